@@ -1,0 +1,134 @@
+"""Start and stop anvil from the pinned npm package. Used by the devnet (detached) and by tests (attached)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from backend.chain import toolchain
+from backend.chain.accounts import DEV_ACCOUNT_COUNT, DEV_BALANCE_ETH, DEV_MNEMONIC
+from backend.errors import DevnetError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8545
+CHAIN_ID = 31337
+READY_TIMEOUT_S = 20
+
+
+def port_in_use(port: int, host: str = DEFAULT_HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port(host: str = DEFAULT_HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def rpc(url: str, method: str, params: list | None = None, *, timeout: float = 2) -> object:
+    reply = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=timeout)
+    reply.raise_for_status()
+    body = reply.json()
+    if "error" in body:
+        raise DevnetError(f"{method} failed: {body['error']}")
+    return body["result"]
+
+
+@dataclass
+class AnvilProcess:
+    pid: int
+    host: str
+    port: int
+    log_file: Path | None
+    process: subprocess.Popen | None = None  # set when we started it in this Python process
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def stop(self, timeout: float = 15) -> None:
+        """SIGTERM (anvil dumps its state on the way out), then SIGKILL if it does not go."""
+        if not self.alive():
+            return
+        os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None:
+                try:
+                    self.process.wait(timeout=0.1)
+                    return
+                except subprocess.TimeoutExpired:
+                    continue
+            if not self.alive():
+                return
+            time.sleep(0.1)
+        os.kill(self.pid, signal.SIGKILL)
+
+
+def start_anvil(
+    port: int = DEFAULT_PORT,
+    *,
+    host: str = DEFAULT_HOST,
+    state_file: Path | None = None,
+    log_file: Path | None = None,
+    detach: bool = False,
+    extra_args: list[str] | None = None,
+) -> AnvilProcess:
+    """Start anvil and wait until it answers. A port already taken is refused before anything starts."""
+    if port_in_use(port, host):
+        raise DevnetError(
+            f"port {port} on {host} is already in use by another process; stop it or choose another port (--port N)"
+        )
+    binary = toolchain.anvil_binary()
+    cmd = [
+        str(binary), "--host", host, "--port", str(port), "--chain-id", str(CHAIN_ID),
+        "--mnemonic", DEV_MNEMONIC, "--accounts", str(DEV_ACCOUNT_COUNT), "--balance", str(DEV_BALANCE_ETH),
+    ]
+    if state_file is not None:
+        cmd += ["--state", str(state_file)]
+    cmd += extra_args or []
+    out = open(log_file, "ab") if log_file else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach
+        )
+    finally:
+        if log_file:
+            out.close()
+    anvil = AnvilProcess(proc.pid, host, port, log_file, proc)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log_file.read_text(errors="replace")[-2000:] if log_file and log_file.exists() else ""
+            raise DevnetError(f"anvil exited with code {proc.returncode} while starting.\n{tail}".rstrip())
+        try:
+            rpc(anvil.rpc_url, "eth_chainId", timeout=0.5)
+            return anvil
+        except (requests.RequestException, DevnetError):
+            time.sleep(0.05)
+    anvil.stop()
+    raise DevnetError(f"anvil did not answer on {anvil.rpc_url} within {READY_TIMEOUT_S} s")

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {Governor} from "@openzeppelin/contracts/governance/Governor.sol";
+import {IGovernor} from "@openzeppelin/contracts/governance/IGovernor.sol";
+import {GovernorSettings} from "@openzeppelin/contracts/governance/extensions/GovernorSettings.sol";
+import {GovernorVotes} from "@openzeppelin/contracts/governance/extensions/GovernorVotes.sol";
+import {GovernorVotesQuorumFraction} from "@openzeppelin/contracts/governance/extensions/GovernorVotesQuorumFraction.sol";
+import {GovernorTimelockControl} from "@openzeppelin/contracts/governance/extensions/GovernorTimelockControl.sol";
+import {TimelockController} from "@openzeppelin/contracts/governance/TimelockController.sol";
+import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
+import {MembershipCard} from "./MembershipCard.sol";
+import {Segment} from "./Segment.sol";
+
+/**
+ * @title CityGovernor
+ * @notice The Kanazawa co-creation DAO's governor: one vote per membership card, ballots counted per member
+ * segment, a category per proposal whose rule is checked on chain, and a timelock that executes.
+ *
+ * Proposal states (OpenZeppelin Governor with timelock):
+ *
+ *     propose ──► Pending ──(voting delay)──► Active ──(deadline)──┬──► Defeated (no quorum, or the category rule fails)
+ *                    │                           │                 └──► Succeeded ──queue──► Queued ──(timelock delay)──execute──► Executed
+ *                    └──────────── cancel (proposer, while Pending) ──► Canceled            └──(timelock operation cancelled)──► Canceled
+ *
+ * Categories and their rules:
+ *   - CULTURE (0, the default of the standard `propose`): quorum of for + abstain, and more for than against.
+ *   - TOWN_PLANNING (1): the same, and a majority of the resident voters too (double majority): more resident for than
+ *     resident against. With no resident ballots, a town-planning proposal does not pass.
+ *
+ * @dev Votes are counted in the segment the voter held as of the proposal's snapshot, read from {MembershipCard}.
+ * Tallies are packed one slot per (proposal, segment); "has voted" is a bitmap keyed by member number. Together
+ * they keep a ballot no dearer than OpenZeppelin's simple counting even though every ballot is counted twice over.
+ */
+contract CityGovernor is GovernorSettings, GovernorVotesQuorumFraction, GovernorTimelockControl {
+    using BitMaps for BitMaps.BitMap;
+
+    uint8 public constant CATEGORY_CULTURE = 0;
+    uint8 public constant CATEGORY_TOWN_PLANNING = 1;
+    uint8 public constant CATEGORY_COUNT = 2;
+
+    /// @dev Bravo vote types, as in GovernorCountingSimple.
+    uint8 private constant _AGAINST = 0;
+    uint8 private constant _FOR = 1;
+    uint8 private constant _ABSTAIN = 2;
+
+    struct SegmentTally {
+        uint80 againstVotes;
+        uint80 forVotes;
+        uint80 abstainVotes;
+    }
+
+    MembershipCard private immutable _card;
+
+    mapping(uint256 proposalId => mapping(uint8 segment => SegmentTally)) private _tallies;
+    mapping(uint256 proposalId => BitMaps.BitMap) private _voted;
+    mapping(uint256 proposalId => uint8) private _categories;
+    /// @dev Category handed from {proposeWithCategory} to {_propose} within one call.
+    uint8 private transient _nextCategory;
+
+    /// @notice Proposal `proposalId` was created in `category`. Emitted for every proposal, right after ProposalCreated.
+    event ProposalCategorized(uint256 indexed proposalId, uint8 category);
+    /// @notice `voter`'s ballot on `proposalId` was counted in `segment` (their segment as of the snapshot).
+    event SegmentVoteCounted(uint256 indexed proposalId, address indexed voter, uint8 indexed segment);
+
+    error CityGovernorInvalidCategory(uint8 category);
+    error CityGovernorNotMemberAtSnapshot(address voter, uint256 snapshot);
+
+    constructor(
+        MembershipCard card,
+        TimelockController timelock,
+        uint48 votingDelay_,
+        uint32 votingPeriod_,
+        uint256 proposalThreshold_,
+        uint256 quorumPercent
+    )
+        Governor("Kanazawa DAO Governor")
+        GovernorSettings(votingDelay_, votingPeriod_, proposalThreshold_)
+        GovernorVotes(card)
+        GovernorVotesQuorumFraction(quorumPercent)
+        GovernorTimelockControl(timelock)
+    {
+        _card = card;
+    }
+
+    // ------------------------------------------------------------------ proposals and categories
+
+    /**
+     * @notice Create a proposal in `category` (see the contract notes for the rules). The standard {propose}
+     * creates a CULTURE proposal.
+     */
+    function proposeWithCategory(
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        string memory description,
+        uint8 category
+    ) public returns (uint256) {
+        if (category >= CATEGORY_COUNT) revert CityGovernorInvalidCategory(category);
+        _nextCategory = category;
+        return propose(targets, values, calldatas, description);
+    }
+
+    /// @notice The category of `proposalId`.
+    function proposalCategory(uint256 proposalId) external view returns (uint8) {
+        _requireProposal(proposalId);
+        return _categories[proposalId];
+    }
+
+    /// @notice Whether proposals of `category` also need a majority among resident voters.
+    function requiresResidentMajority(uint8 category) public pure returns (bool) {
+        if (category >= CATEGORY_COUNT) revert CityGovernorInvalidCategory(category);
+        return category == CATEGORY_TOWN_PLANNING;
+    }
+
+    // ------------------------------------------------------------------ counting
+
+    /// @inheritdoc IGovernor
+    // solhint-disable-next-line func-name-mixedcase
+    function COUNTING_MODE() public pure override returns (string memory) {
+        return "support=bravo&quorum=for,abstain&tally=segment";
+    }
+
+    /// @inheritdoc IGovernor
+    function hasVoted(uint256 proposalId, address account) public view override returns (bool) {
+        uint256 memberNumber = _card.memberNumberOf(account);
+        return memberNumber != 0 && _voted[proposalId].get(memberNumber);
+    }
+
+    /// @notice Totals over all segments, as GovernorCountingSimple reports them.
+    function proposalVotes(
+        uint256 proposalId
+    ) public view returns (uint256 againstVotes, uint256 forVotes, uint256 abstainVotes) {
+        for (uint8 segment = Segment.RESIDENT; segment <= Segment.COUNT; ++segment) {
+            SegmentTally memory t = _tallies[proposalId][segment];
+            againstVotes += t.againstVotes;
+            forVotes += t.forVotes;
+            abstainVotes += t.abstainVotes;
+        }
+    }
+
+    /// @notice The tally of one segment (1 resident, 2 relationship population, 3 organisation).
+    function proposalVotesBySegment(
+        uint256 proposalId,
+        uint8 segment
+    ) external view returns (uint256 againstVotes, uint256 forVotes, uint256 abstainVotes) {
+        if (!Segment.isValid(segment)) revert MembershipCard.MembershipCardInvalidSegment(segment);
+        SegmentTally memory t = _tallies[proposalId][segment];
+        return (t.againstVotes, t.forVotes, t.abstainVotes);
+    }
+
+    function _quorumReached(uint256 proposalId) internal view override returns (bool) {
+        (, uint256 forVotes, uint256 abstainVotes) = proposalVotes(proposalId);
+        return quorum(proposalSnapshot(proposalId)) <= forVotes + abstainVotes;
+    }
+
+    function _voteSucceeded(uint256 proposalId) internal view override returns (bool) {
+        (uint256 againstVotes, uint256 forVotes, ) = proposalVotes(proposalId);
+        if (forVotes <= againstVotes) return false;
+        if (_categories[proposalId] == CATEGORY_TOWN_PLANNING) {
+            SegmentTally memory residents = _tallies[proposalId][Segment.RESIDENT];
+            return residents.forVotes > residents.againstVotes;
+        }
+        return true;
+    }
+
+    function _countVote(
+        uint256 proposalId,
+        address account,
+        uint8 support,
+        uint256 totalWeight,
+        bytes memory // params
+    ) internal override returns (uint256) {
+        uint256 snapshot = proposalSnapshot(proposalId);
+        (uint256 memberNumber, uint8 segment) = _card.getPastMembership(account, snapshot);
+        if (segment == Segment.NONE) revert CityGovernorNotMemberAtSnapshot(account, snapshot);
+
+        BitMaps.BitMap storage voted = _voted[proposalId];
+        if (voted.get(memberNumber)) revert GovernorAlreadyCastVote(account);
+        voted.set(memberNumber);
+
+        // totalWeight is 1 (one card per address); uint80 cannot overflow with fewer than 2^80 members.
+        SegmentTally storage tally = _tallies[proposalId][segment];
+        uint80 weight = uint80(totalWeight);
+        if (support == _AGAINST) {
+            tally.againstVotes += weight;
+        } else if (support == _FOR) {
+            tally.forVotes += weight;
+        } else if (support == _ABSTAIN) {
+            tally.abstainVotes += weight;
+        } else {
+            revert GovernorInvalidVoteType();
+        }
+        emit SegmentVoteCounted(proposalId, account, segment);
+        return totalWeight;
+    }
+
+    function _propose(
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        string memory description,
+        address proposer
+    ) internal override returns (uint256 proposalId) {
+        proposalId = super._propose(targets, values, calldatas, description, proposer);
+        uint8 category = _nextCategory;
+        if (category != CATEGORY_CULTURE) {
+            _categories[proposalId] = category;
+            _nextCategory = CATEGORY_CULTURE;
+        }
+        emit ProposalCategorized(proposalId, category);
+    }
+
+    function _requireProposal(uint256 proposalId) private view {
+        if (proposalSnapshot(proposalId) == 0) revert GovernorNonexistentProposal(proposalId);
+    }
+
+    // ------------------------------------------------------------------ OpenZeppelin boilerplate
+
+    function proposalThreshold() public view override(Governor, GovernorSettings) returns (uint256) {
+        return super.proposalThreshold();
+    }
+
+    function state(uint256 proposalId) public view override(Governor, GovernorTimelockControl) returns (ProposalState) {
+        return super.state(proposalId);
+    }
+
+    function proposalNeedsQueuing(
+        uint256 proposalId
+    ) public view override(Governor, GovernorTimelockControl) returns (bool) {
+        return super.proposalNeedsQueuing(proposalId);
+    }
+
+    function _queueOperations(
+        uint256 proposalId,
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        bytes32 descriptionHash
+    ) internal override(Governor, GovernorTimelockControl) returns (uint48) {
+        return super._queueOperations(proposalId, targets, values, calldatas, descriptionHash);
+    }
+
+    function _executeOperations(
+        uint256 proposalId,
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        bytes32 descriptionHash
+    ) internal override(Governor, GovernorTimelockControl) {
+        super._executeOperations(proposalId, targets, values, calldatas, descriptionHash);
+    }
+
+    function _cancel(
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        bytes32 descriptionHash
+    ) internal override(Governor, GovernorTimelockControl) returns (uint256) {
+        return super._cancel(targets, values, calldatas, descriptionHash);
+    }
+
+    function _executor() internal view override(Governor, GovernorTimelockControl) returns (address) {
+        return super._executor();
+    }
+}

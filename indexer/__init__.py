@@ -1,0 +1,1 @@
+"""Chain -> database indexer (see DESIGN.md, "Indexer"). Imports `backend` only."""

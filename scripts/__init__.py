@@ -1,0 +1,1 @@
+"""Thin command-line entry points and benchmarks over backend and indexer."""
