@@ -40,6 +40,7 @@ contract MembershipCard is ERC721Votes, AccessControl, IERC5192 {
 
     bytes32 private constant _INVITATION_TYPEHASH =
         keccak256("Invitation(address invitee,uint8 segment,address issuer,uint256 nonce,uint256 expiry)");
+    bytes32 private constant _LEAVE_TYPEHASH = keccak256("Leave(address member,uint256 nonce,uint256 expiry)");
 
     /// @notice An issuer's signed offer of a card to one address.
     struct Invitation {
@@ -80,6 +81,8 @@ contract MembershipCard is ERC721Votes, AccessControl, IERC5192 {
     error MembershipCardSoulbound(uint256 tokenId);
     error MembershipCardDelegationDisabled(address account, address delegatee);
     error MembershipCardInvitationExpired(uint256 expiry, uint256 now_);
+    error MembershipCardSignatureExpired(uint256 expiry, uint256 now_);
+    error MembershipCardInvalidLeaveSignature(address member);
     error MembershipCardInvitationUsed(address issuer, uint256 nonce);
     error MembershipCardInvalidInvitationSignature(address issuer, address invitee);
     error MembershipCardInvalidIssuer(address issuer);
@@ -173,11 +176,21 @@ contract MembershipCard is ERC721Votes, AccessControl, IERC5192 {
 
     /// @notice Give your own card back. Your vote stops counting from the next snapshot on.
     function leave() external {
-        address member = _msgSender();
-        uint256 tokenId = _memberships[member].tokenId;
-        if (tokenId == 0 || _ownerOf(tokenId) != member) revert MembershipCardNotMember(member);
-        _burn(tokenId);
-        emit CardLeft(tokenId, member);
+        _leave(_msgSender());
+    }
+
+    /**
+     * @notice Leave with a signed request that anyone (the relayer) submits, so that leaving needs no ETH either.
+     * @dev Uses the member's sequential {nonces} (delegation by signature is disabled, so nothing else spends them).
+     */
+    function leaveBySig(address member, uint256 nonce, uint256 expiry, bytes calldata signature) external {
+        if (block.timestamp > expiry) revert MembershipCardSignatureExpired(expiry, block.timestamp);
+        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(_LEAVE_TYPEHASH, member, nonce, expiry)));
+        if (!SignatureChecker.isValidSignatureNow(member, digest, signature)) {
+            revert MembershipCardInvalidLeaveSignature(member);
+        }
+        _useCheckedNonce(member, nonce);
+        _leave(member);
     }
 
     // ------------------------------------------------------------------ views
@@ -231,6 +244,13 @@ contract MembershipCard is ERC721Votes, AccessControl, IERC5192 {
     }
 
     // ------------------------------------------------------------------ internals
+
+    function _leave(address member) private {
+        uint256 tokenId = _memberships[member].tokenId;
+        if (tokenId == 0 || _ownerOf(tokenId) != member) revert MembershipCardNotMember(member);
+        _burn(tokenId);
+        emit CardLeft(tokenId, member);
+    }
 
     function _issue(address member, uint8 segment, address issuer) private returns (uint256) {
         if (member == address(0)) revert MembershipCardZeroAddress();

@@ -70,6 +70,18 @@ class Dao:
         fields = (invitation["invitee"], invitation["segment"], invitation["issuer"], invitation["nonce"], invitation["expiry"])
         return self.client.transact(self.card.functions.claim(fields, signature), self.relayer)
 
+    def leave_by_sig(self, member: LocalAccount, *, expiry: int | None = None):
+        msg, signature = eip712.sign_leave(self.card, member, expiry=expiry or self.now() + 3600)
+        fn = self.card.functions.leaveBySig(member.address, msg["nonce"], msg["expiry"], signature)
+        return self.client.transact(fn, self.relayer)
+
+    def fund(self, account: LocalAccount, wei: int = 10**18) -> None:
+        """Give an account ETH, for tests where a holder sends a transaction themself (members normally never do)."""
+        tx = {"to": account.address, "value": wei, "gas": 21_000, "chainId": self.client.chain_id,
+              "nonce": self.w3.eth.get_transaction_count(self.city.address, "pending"),
+              "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}
+        self.client.send_signed(tx, self.city)
+
     def members(self, segments: list[int]) -> list[LocalAccount]:
         return [self.issue(s) for s in segments]
 

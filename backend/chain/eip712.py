@@ -1,4 +1,5 @@
-"""EIP-712 messages members and issuers sign: invitations (claimed by a relayer) and ballots (`castVoteBySig`).
+"""EIP-712 messages members and issuers sign: invitations (claimed by a relayer), leave requests and ballots
+(`castVoteBySig`).
 
 The domain is read from the contract itself (ERC-5267 `eip712Domain()`), so a signature is always for the
 deployed name, version, chain and address.
@@ -17,6 +18,14 @@ INVITATION_TYPES = {
         {"name": "invitee", "type": "address"},
         {"name": "segment", "type": "uint8"},
         {"name": "issuer", "type": "address"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "expiry", "type": "uint256"},
+    ]
+}
+
+LEAVE_TYPES = {
+    "Leave": [
+        {"name": "member", "type": "address"},
         {"name": "nonce", "type": "uint256"},
         {"name": "expiry", "type": "uint256"},
     ]
@@ -65,6 +74,11 @@ def sign(account: LocalAccount, full_message: dict[str, Any]) -> bytes:
 def sign_invitation(card: Contract, issuer: LocalAccount, **message: Any) -> tuple[dict[str, Any], bytes]:
     msg = invitation_message(issuer=issuer.address, **message)
     return msg, sign(issuer, typed_data(domain_of(card), INVITATION_TYPES, msg))
+
+
+def sign_leave(card: Contract, member: LocalAccount, *, expiry: int) -> tuple[dict[str, Any], bytes]:
+    msg = {"member": member.address, "nonce": card.functions.nonces(member.address).call(), "expiry": expiry}
+    return msg, sign(member, typed_data(domain_of(card), LEAVE_TYPES, msg))
 
 
 def sign_ballot(governor: Contract, voter: LocalAccount, *, proposal_id: int, support: int) -> tuple[dict[str, Any], bytes]:
