@@ -1,0 +1,167 @@
+"""JSON-RPC for the indexer: batched requests over one keep-alive connection, retries with capped exponential
+backoff and jitter for transient faults (timeouts, refused connections, 5xx, node restarts), and `eth_getLogs`
+ranges that shrink when the provider refuses a range and grow back after successes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import requests
+
+from backend.errors import KanazawaDaoError
+
+
+class RpcError(KanazawaDaoError):
+    """The node answered with an error that retrying will not fix."""
+
+
+class RpcUnavailable(KanazawaDaoError):
+    """The node stayed unreachable through every retry."""
+
+
+class RangeTooLarge(RpcError):
+    """The provider refused an eth_getLogs range (too many results, range limit, timeout)."""
+
+
+_RANGE_HINTS = ("too many", "limit", "range", "exceed", "10000", "timeout", "timed out", "response size")
+
+
+@dataclass
+class RpcStats:
+    calls: int = 0  # HTTP requests sent (a batch counts once)
+    retries: int = 0
+
+
+class RpcClient:
+    def __init__(self, url: str, *, timeout: float = 30, max_retries: int = 8, max_backoff: float = 10.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.url = url
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_backoff = max_backoff
+        self.stats = RpcStats()
+        self._sleep = sleep
+        self._http = requests.Session()
+        self._id = 0
+
+    # ------------------------------------------------------------------ transport
+
+    def _post(self, payload: Any) -> Any:
+        attempt = 0
+        while True:
+            self.stats.calls += 1
+            try:
+                reply = self._http.post(self.url, json=payload, timeout=self.timeout)
+                if reply.status_code >= 500 or reply.status_code == 429:
+                    raise requests.HTTPError(f"HTTP {reply.status_code}")
+                reply.raise_for_status()
+                return reply.json()
+            except (requests.ConnectionError, requests.Timeout, requests.HTTPError, ValueError) as exc:
+                if isinstance(exc, requests.Timeout) and _is_logs_request(payload):
+                    raise RangeTooLarge(f"eth_getLogs timed out after {self.timeout} s") from None
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise RpcUnavailable(
+                        f"the node at {self.url} did not answer after {self.max_retries} retries ({exc})"
+                    ) from None
+                self.stats.retries += 1
+                delay = min(self.max_backoff, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2)
+                self._sleep(delay)
+
+    def call(self, method: str, params: list[Any] | None = None) -> Any:
+        self._id += 1
+        body = self._post({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or []})
+        if not isinstance(body, dict):
+            raise RpcError(f"{method}: the node sent a malformed answer")
+        if "error" in body:
+            raise _error(method, body["error"])
+        return body.get("result")
+
+    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Several calls in one HTTP request; results in call order."""
+        if not calls:
+            return []
+        first = self._id + 1
+        self._id += len(calls)
+        payload = [{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        body = self._post(payload)
+        if not isinstance(body, list) or len(body) != len(calls):
+            raise RpcError(f"batch of {len(calls)} calls: the node sent a malformed answer")
+        by_id = {item.get("id"): item for item in body if isinstance(item, dict)}
+        results = []
+        for i, (method, _params) in enumerate(calls):
+            item = by_id.get(first + i)
+            if item is None:
+                raise RpcError(f"batch: no answer for {method} (id {first + i})")
+            if "error" in item:
+                raise _error(method, item["error"])
+            results.append(item.get("result"))
+        return results
+
+    # ------------------------------------------------------------------ chain reads
+
+    def chain_id(self) -> int:
+        return int(self.call("eth_chainId"), 16)
+
+    def block_number(self) -> int:
+        return int(self.call("eth_blockNumber"), 16)
+
+    def headers(self, numbers: list[int], *, chunk: int = 200) -> dict[int, dict[str, Any]]:
+        """Block headers by number, fetched in JSON-RPC batches. A missing block is an error."""
+        found: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(numbers), chunk):
+            part = numbers[start:start + chunk]
+            results = self.batch([("eth_getBlockByNumber", [hex(n), False]) for n in part])
+            for number, header in zip(part, results):
+                if not header or not header.get("hash"):
+                    raise RpcError(f"the node has no block {number}")
+                found[number] = {"number": number, "hash": header["hash"], "parent_hash": header["parentHash"],
+                                 "timestamp": int(header["timestamp"], 16)}
+        return found
+
+    def get_logs(self, from_block: int, to_block: int, addresses: list[str]) -> list[dict[str, Any]]:
+        return self.call("eth_getLogs", [{"fromBlock": hex(from_block), "toBlock": hex(to_block),
+                                          "address": addresses}])
+
+
+class LogFetcher:
+    """eth_getLogs over a range in pieces that halve on RangeTooLarge and grow by half again after successes."""
+
+    def __init__(self, rpc: RpcClient, addresses: list[str], *, initial_span: int = 2000, min_span: int = 1,
+                 max_span: int = 10_000) -> None:
+        self.rpc = rpc
+        self.addresses = addresses
+        self.span = initial_span
+        self.min_span = min_span
+        self.max_span = max_span
+
+    def fetch(self, from_block: int, to_block: int) -> list[dict[str, Any]]:
+        logs: list[dict[str, Any]] = []
+        start = from_block
+        while start <= to_block:
+            end = min(to_block, start + self.span - 1)
+            try:
+                logs.extend(self.rpc.get_logs(start, end, self.addresses))
+            except RangeTooLarge:
+                if self.span <= self.min_span:
+                    raise
+                self.span = max(self.min_span, self.span // 2)
+                continue
+            start = end + 1
+            self.span = min(self.max_span, self.span + max(1, self.span // 2))
+        return logs
+
+
+def _is_logs_request(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("method") == "eth_getLogs"
+
+
+def _error(method: str, error: Any) -> RpcError:
+    message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+    if method == "eth_getLogs" and any(h in message.lower() for h in _RANGE_HINTS):
+        return RangeTooLarge(f"{method}: {message}")
+    return RpcError(f"{method}: {message}")
