@@ -165,14 +165,15 @@ class Indexer:
             return False
         start, end = cursor_block + 1, min(safe_head, cursor_block + self.batch_blocks)
         raw_logs = self.fetcher.fetch(start, end)
-        wanted = sorted({int(log["blockNumber"], 16) for log in raw_logs} | {end}
-                        | set(range(max(start, end - RECENT_BLOCKS + 1), end + 1)))
-        headers = self.rpc.headers(wanted)
+        with_events = {int(log["blockNumber"], 16) for log in raw_logs}
+        recent = set(range(max(start, end - RECENT_BLOCKS + 1), end + 1))
+        headers = self.rpc.headers(sorted(with_events | recent))
         batch = self._decode(raw_logs, headers, start, end)
         with self.sessions() as session, session.begin():
             store.write_batch(session, batch)
             store.insert_ignoring_duplicates(session, m.Block, [
-                {"chain_id": self.chain_id, **h} for h in headers.values()])
+                {"chain_id": self.chain_id, **h, "has_events": n in with_events} for n, h in headers.items()])
+            store.prune_blocks(session, self.chain_id, below=end - RECENT_BLOCKS + 1)
             self._save_cursor(session, end, headers[end]["hash"])
         self.progress.blocks += end - start + 1
         self.progress.events += len(raw_logs)

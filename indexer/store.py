@@ -164,6 +164,12 @@ def _recompute_proposals(session: Session, chain_id: int, proposal_ids: list[int
 # ---------------------------------------------------------------------- reorgs
 
 
+def prune_blocks(session: Session, chain_id: int, *, below: int) -> None:
+    """Forget headers without events that have left the recent window."""
+    session.execute(delete(m.Block).where(
+        m.Block.chain_id == chain_id, m.Block.number < below, m.Block.has_events.is_(False)))
+
+
 def rollback_above(session: Session, chain_id: int, fork_block: int) -> int:
     """Delete everything indexed above `fork_block` and recompute what it touched. Returns rows deleted."""
     above = lambda model: and_(model.chain_id == chain_id, model.block_number > fork_block)  # noqa: E731

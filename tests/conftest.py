@@ -3,7 +3,11 @@ once, and every test wrapped in evm_snapshot / evm_revert so tests stay independ
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
+from sqlalchemy import create_engine, text
 
 from backend.chain.anvil import free_port, start_anvil
 from backend.chain.client import ChainClient
@@ -24,13 +28,18 @@ def client(anvil) -> ChainClient:
     return ChainClient.connect(anvil.rpc_url)
 
 
-@pytest.fixture(scope="session")
-def session_dao(client) -> Dao:
-    params = DeploymentParams(voting_delay=1, voting_period=100, quorum_percent=10, timelock_delay=60)
-    deployment = deploy_all(client, Dao.city_account(), params)
-    dao = Dao(client, deployment)
+TEST_PARAMS = DeploymentParams(voting_delay=1, voting_period=100, quorum_percent=10, timelock_delay=60)
+
+
+def deploy_dao(client: ChainClient) -> Dao:
+    dao = Dao(client, deploy_all(client, Dao.city_account(), TEST_PARAMS))
     dao.grant_issuer(dao.issuer)
     return dao
+
+
+@pytest.fixture(scope="session")
+def session_dao(client) -> Dao:
+    return deploy_dao(client)
 
 
 @pytest.fixture
@@ -38,3 +47,49 @@ def dao(session_dao, client) -> Dao:
     snapshot = client.snapshot()
     yield session_dao
     client.revert(snapshot)
+
+
+@pytest.fixture
+def private_chain(tmp_path):
+    """A chain of the test's own, for tests that reorganise or restart it (evm_revert across anvil_reorg is not
+    reliable, and a restart would disturb every other test)."""
+    process = start_anvil(free_port(), log_file=tmp_path / "anvil.log")
+    client = ChainClient.connect(process.rpc_url)
+    yield process, deploy_dao(client)
+    process.stop()
+
+
+# ---------------------------------------------------------------------- databases
+
+
+def _postgres_url() -> str | None:
+    return os.environ.get("KANAZAWA_DAO_TEST_DATABASE_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A fresh, migrated database: SQLite always; PostgreSQL when KANAZAWA_DAO_TEST_DATABASE_URL is set (.ci/run
+    sets it), in a schema of its own that is dropped afterwards."""
+    from backend.migrate import upgrade
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/kanazawa_dao.sqlite3"
+        upgrade(url)
+        yield url
+        return
+    base = _postgres_url()
+    if not base:
+        pytest.skip("PostgreSQL: set KANAZAWA_DAO_TEST_DATABASE_URL (the CI run sets it)")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    url = f"{base}{separator}options=-csearch_path%3D{schema}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -46,7 +46,9 @@ class IndexerCursor(Base):
 
 
 class Block(Base):
-    """Headers of blocks that carried events, plus the recent unfinalised window used to detect reorgs."""
+    """Headers of blocks that carried events (their timestamps date the events), plus the most recent blocks below
+    the cursor, used to find the fork point of a reorg. Older headers without events are pruned, so the table is
+    a function of the chain and the cursor alone."""
 
     __tablename__ = "block"
     chain_id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -54,6 +56,7 @@ class Block(Base):
     hash: Mapped[str] = mapped_column(Hash)
     parent_hash: Mapped[str] = mapped_column(Hash)
     timestamp: Mapped[int] = mapped_column(BigInteger)
+    has_events: Mapped[bool] = mapped_column(Boolean)
 
 
 # ---------------------------------------------------------------------- membership cards
