@@ -68,7 +68,19 @@ class AnvilProcess:
             return False
         except PermissionError:
             return True
-        return True
+        # A child of ours that exited stays a zombie (and answers kill 0) until reaped: reap it here, so a devnet
+        # started and stopped from the same Python process (tests) is seen as gone.
+        try:
+            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
+        except ChildProcessError:  # not our child: kill 0 said enough
+            return True
+
+    def is_anvil(self) -> bool:
+        """Whether the pid is still an anvil (a recorded pid may have been reused by another program)."""
+        try:
+            return "anvil" in Path(f"/proc/{self.pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return self.alive()  # no /proc: trust the pid
 
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM (anvil dumps its state on the way out), then SIGKILL if it does not go."""

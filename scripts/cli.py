@@ -1,0 +1,149 @@
+"""The `kanazawa-dao` console command. Subcommands are thin: they read `Settings`, call the backend, print.
+
+    kanazawa-dao devnet up [--port N] [--host H] [--fresh]
+    kanazawa-dao devnet down
+    kanazawa-dao devnet status [--json]
+    kanazawa-dao compile [--force]
+
+Expected failures (`KanazawaDaoError`) print `error: <message>` and exit 1, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from backend.chain import devnet
+from backend.chain.accounts import DEV_BALANCE_ETH, dev_accounts
+from backend.chain.compile import compile_contracts
+from backend.config import Settings
+from backend.errors import KanazawaDaoError
+
+#: `devnet status` exit code when no devnet runs (the LSB "program is not running" code), for scripts.
+NOT_RUNNING = 3
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def _print_status(st: devnet.DevnetStatus) -> None:
+    print(f"RPC URL:   {st.rpc_url}")
+    print(f"chain id:  {st.chain_id}    block: {st.block_number}    pid: {st.pid}    since: {st.started_at}")
+    if st.deployment is None:
+        print("contracts: none deployed (no valid manifest for this chain); run `kanazawa-dao devnet up`")
+    else:
+        print("contracts:")
+        width = max(map(len, st.deployment.contracts))
+        for name, c in st.deployment.contracts.items():
+            print(f"  {name:<{width}}  {c.address}  block {c.block_number}")
+    print(f"manifest:  {st.manifest_path}")
+
+
+def cmd_devnet_up(args: argparse.Namespace, settings: Settings) -> int:
+    st = devnet.up(
+        args.port if args.port is not None else settings.devnet_port,
+        args.host or settings.devnet_host,
+        fresh=args.fresh,
+        run_dir=settings.devnet_run_dir,
+        deployments_dir=settings.deployments_dir,
+        log=lambda line: print(line, flush=True),
+    )
+    print()
+    print(f"Devnet {'already running' if st.reused else 'running'} (anvil, detached)"
+          f"{'; contracts deployed' if st.deployed else '; contracts from the manifest'}.")
+    _print_status(st)
+    print()
+    print(f"Funded dev accounts, {DEV_BALANCE_ETH:,} ETH each. These are anvil's well-known PUBLIC test keys:")
+    print("never use them, or send real funds to them, on any real network.")
+    for acct in dev_accounts():
+        print(f"  ({acct.index}) {acct.address}  0x{bytes(acct.account.key).hex()}  {acct.role}")
+    print()
+    print("Stop it with `kanazawa-dao devnet down` (the chain is saved to "
+          f"{st.state_file} and reloaded by the next `up`; `up --fresh` starts over).")
+    return 0
+
+
+def cmd_devnet_down(args: argparse.Namespace, settings: Settings) -> int:
+    st = devnet.down(run_dir=settings.devnet_run_dir)
+    if st is None:
+        print("No devnet was running.")
+    else:
+        print(f"Stopped the devnet on {st.rpc_url} (pid {st.pid}); chain state saved to {st.state_file}.")
+    return 0
+
+
+def cmd_devnet_status(args: argparse.Namespace, settings: Settings) -> int:
+    st = devnet.status(run_dir=settings.devnet_run_dir, deployments_dir=settings.deployments_dir)
+    running = st is not None and st.running
+    if args.json:
+        print(json.dumps(st.to_json() if st else {"running": False}, indent=2))
+    elif st is None:
+        print("No devnet is running; start one with `kanazawa-dao devnet up`.")
+    elif not running:
+        print(f"The devnet recorded on {st.rpc_url} (pid {st.pid}) is not answering; "
+              "`kanazawa-dao devnet up` starts a new one.")
+    else:
+        print("Devnet running.")
+        _print_status(st)
+    return 0 if running else NOT_RUNNING
+
+
+def cmd_compile(args: argparse.Namespace, settings: Settings) -> int:
+    info = compile_contracts(force=args.force, quiet=False)
+    if not info.compiled:
+        print(f"Contracts up to date ({len(info.contracts)} artifacts in {info.build_dir}, "
+              f"source hash {info.source_hash[:12]}).")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kanazawa-dao", description="Kanazawa co-creation DAO: devnet and tools.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = commands.add_parser("devnet", help="the local chain (anvil) with every contract deployed")
+    dev_commands = dev.add_subparsers(dest="devnet_command", required=True, metavar="ACTION")
+    p = dev_commands.add_parser("up", help="start the devnet (or reuse the running one) and deploy if needed")
+    p.add_argument("--port", type=int, help="RPC port (default: KANAZAWA_DAO_DEVNET_PORT or 8545)")
+    p.add_argument("--host", help="bind address (default: KANAZAWA_DAO_DEVNET_HOST or 127.0.0.1)")
+    p.add_argument("--fresh", action="store_true", help="forget the saved chain and manifest: start from block 0")
+    p.set_defaults(func=cmd_devnet_up)
+    p = dev_commands.add_parser("down", help="stop the devnet (its chain state is saved for the next up)")
+    p.set_defaults(func=cmd_devnet_down)
+    p = dev_commands.add_parser(
+        "status", help=f"show the running devnet (exit code {NOT_RUNNING} when none is running)"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_devnet_status)
+
+    p = commands.add_parser("compile", help="compile the contracts (cached by source hash)")
+    p.add_argument("--force", action="store_true", help="compile even if the cached build is current")
+    p.set_defaults(func=cmd_compile)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        try:
+            settings = Settings()
+        except ValidationError as exc:
+            raise KanazawaDaoError(f"invalid setting (KANAZAWA_DAO_* environment variable or .env):\n{exc}") from None
+        command: Command = args.func
+        return command(args, settings)
+    except KanazawaDaoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
