@@ -50,7 +50,14 @@ class RpcClient:
 
     # ------------------------------------------------------------------ transport
 
+    def _backoff(self, attempt: int, why: str) -> None:
+        if attempt > self.max_retries:
+            raise RpcUnavailable(f"the node at {self.url} failed {self.max_retries} retries ({why})")
+        self.stats.retries += 1
+        self._sleep(min(self.max_backoff, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2))
+
     def _post(self, payload: Any) -> Any:
+        """POST once per attempt; transport faults (refused, reset, timeout, 5xx, 429, garbage) are retried."""
         attempt = 0
         while True:
             self.stats.calls += 1
@@ -64,43 +71,46 @@ class RpcClient:
                 if isinstance(exc, requests.Timeout) and _is_logs_request(payload):
                     raise RangeTooLarge(f"eth_getLogs timed out after {self.timeout} s") from None
                 attempt += 1
-                if attempt > self.max_retries:
-                    raise RpcUnavailable(
-                        f"the node at {self.url} did not answer after {self.max_retries} retries ({exc})"
-                    ) from None
-                self.stats.retries += 1
-                delay = min(self.max_backoff, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2)
-                self._sleep(delay)
+                self._backoff(attempt, str(exc))
 
     def call(self, method: str, params: list[Any] | None = None) -> Any:
-        self._id += 1
-        body = self._post({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or []})
-        if not isinstance(body, dict):
-            raise RpcError(f"{method}: the node sent a malformed answer")
-        if "error" in body:
-            raise _error(method, body["error"])
-        return body.get("result")
+        (result,) = self.batch([(method, params or [])], single=True)
+        return result
 
-    def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Several calls in one HTTP request; results in call order."""
+    def batch(self, calls: list[tuple[str, list[Any]]], *, single: bool = False) -> list[Any]:
+        """Several calls in one HTTP request; results in call order. JSON-RPC errors are retried as transient
+        (providers report overload and internal faults that way), except an eth_getLogs range refusal, which the
+        caller handles by asking for less."""
         if not calls:
             return []
-        first = self._id + 1
-        self._id += len(calls)
-        payload = [{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
-        body = self._post(payload)
-        if not isinstance(body, list) or len(body) != len(calls):
-            raise RpcError(f"batch of {len(calls)} calls: the node sent a malformed answer")
-        by_id = {item.get("id"): item for item in body if isinstance(item, dict)}
-        results = []
-        for i, (method, _params) in enumerate(calls):
-            item = by_id.get(first + i)
-            if item is None:
-                raise RpcError(f"batch: no answer for {method} (id {first + i})")
-            if "error" in item:
-                raise _error(method, item["error"])
-            results.append(item.get("result"))
-        return results
+        attempt = 0
+        while True:
+            first = self._id + 1
+            self._id += len(calls)
+            payload = [{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+            body = self._post(payload[0] if single else payload)
+            items = [body] if single else body
+            if not isinstance(items, list) or len(items) != len(calls) or not all(isinstance(i, dict) for i in items):
+                attempt += 1
+                self._backoff(attempt, f"malformed answer to {calls[0][0]}")
+                continue
+            by_id = {item.get("id"): item for item in items}
+            failure = None
+            results = []
+            for i, (method, _params) in enumerate(calls):
+                item = by_id.get(first + i)
+                if item is None or "error" in item:
+                    failure = _error(method, item["error"] if item else "no answer")
+                    break
+                results.append(item.get("result"))
+            if failure is None:
+                return results
+            if isinstance(failure, RangeTooLarge):
+                raise failure
+            attempt += 1
+            if attempt > self.max_retries:
+                raise failure
+            self._backoff(attempt, str(failure))
 
     # ------------------------------------------------------------------ chain reads
 

@@ -104,12 +104,26 @@ class Indexer:
         signal.signal(signal.SIGINT, self.request_stop)
         signal.signal(signal.SIGTERM, self.request_stop)
 
-    def run(self, *, until: int | None = None, once: bool = False, poll_interval: float = 1.0) -> Progress:
-        """Backfill, then follow the head. `once`: stop when caught up. `until`: stop after that block."""
+    def run(self, *, until: int | None = None, once: bool = False, poll_interval: float = 1.0,
+            max_step_failures: int = 5) -> Progress:
+        """Backfill, then follow the head. `once`: stop when caught up. `until`: stop after that block.
+
+        A step that fails on what the RPC said (a missing block, a foreign or undecodable log) wrote nothing; it
+        is tried again after a pause, up to `max_step_failures` times in a row, then the error is raised."""
         self.check_chain()
         last_report = time.monotonic()
+        failures = 0
         while not self.stop_requested:
-            advanced = self.step(until=until)
+            try:
+                advanced = self.step(until=until)
+                failures = 0
+            except (RpcError, IndexerError, UndecodableLog) as exc:
+                failures += 1
+                if failures > max_step_failures:
+                    raise
+                self.say(f"step failed, nothing written, retrying ({failures}/{max_step_failures}): {exc}")
+                time.sleep(min(10.0, poll_interval * failures))
+                continue
             now = time.monotonic()
             if now - last_report >= self.progress_every:
                 self.say(self.progress.line(self.rpc.stats.calls))
@@ -124,9 +138,18 @@ class Indexer:
         return self.progress
 
     def check_chain(self) -> None:
+        """Refuse to start when the chain, the manifest and the database do not belong together."""
         chain_id = self.rpc.chain_id()
         if chain_id != self.chain_id:
             raise IndexerError(f"the RPC serves chain {chain_id}, the manifest is for chain {self.chain_id}")
+        names = sorted(self.deployment.contracts)
+        codes = self.rpc.batch([("eth_getCode", [self.deployment.contracts[n].address, "latest"]) for n in names])
+        missing = [f"{n} ({self.deployment.contracts[n].address})" for n, code in zip(names, codes) if code in (None, "0x")]
+        if missing:
+            raise IndexerError(
+                f"the manifest does not match this chain: no contract code at {', '.join(missing)}; "
+                "redeploy (kanazawa-dao devnet up) or point at the chain the manifest describes"
+            )
         with self.sessions() as session:
             cursor = session.get(m.IndexerCursor, self.chain_id)
             if cursor is not None and cursor.manifest_hash != self.fingerprint:
