@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     deployments_dir: Path = DEPLOYMENTS_DIR
     #: The chain everything else talks to; defaults to the local devnet's URL.
     rpc_url: str | None = None
+    #: The database (SQLAlchemy URL). Embedded default: a SQLite file under var/. PostgreSQL:
+    #: postgresql+psycopg://user@host:5432/dbname
+    database_url: str = f"sqlite:///{REPO_ROOT / 'var' / 'kanazawa_dao.sqlite3'}"
+    #: Indexer: blocks behind the head treated as final, and the largest block range per batch.
+    index_confirmations: int = 0
+    index_batch_blocks: int = 2000
 
     @field_validator("devnet_run_dir", "deployments_dir")
     @classmethod

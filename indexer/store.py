@@ -193,3 +193,9 @@ def rollback_above(session: Session, chain_id: int, fork_block: int) -> int:
     recompute(session, chain_id, cards=cards, balances=balances, tallies=tallies, roles=roles,
               proposals=proposals - created_gone)
     return deleted
+
+
+def reset_chain(session: Session, chain_id: int) -> None:
+    """Forget everything indexed for `chain_id` (used when the contracts were redeployed)."""
+    for model in (*EVENT_TABLES, m.MembershipCard, m.BadgeBalance, m.Tally, m.RoleMember, m.Block, m.IndexerCursor):
+        session.execute(delete(model).where(model.chain_id == chain_id))

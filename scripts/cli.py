@@ -4,6 +4,8 @@
     kanazawa-dao devnet down
     kanazawa-dao devnet status [--json]
     kanazawa-dao compile [--force]
+    kanazawa-dao db upgrade
+    kanazawa-dao index [--once | --until BLOCK] [--confirmations N] [--batch-blocks N]
 
 Expected failures (`KanazawaDaoError`) print `error: <message>` and exit 1, without a traceback.
 """
@@ -15,9 +17,11 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
+from backend import migrate
 from backend.chain import devnet
 from backend.chain.accounts import DEV_BALANCE_ETH, dev_accounts
 from backend.chain.compile import compile_contracts
@@ -100,8 +104,60 @@ def cmd_compile(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ensure_sqlite_folder(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    _ensure_sqlite_folder(settings.database_url)
+    migrate.upgrade(settings.database_url)
+    print(f"Database schema up to date ({_redacted(settings.database_url)}).")
+    return 0
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    # Imported here: the indexer is only needed by this command.
+    from backend.chain.deploy import read_manifest
+    from backend.db import make_engine, session_factory
+    from indexer.rpc import RpcClient
+    from indexer.runner import Indexer
+
+    rpc = RpcClient(settings.rpc_url)
+    deployment = read_manifest(rpc.chain_id(), settings.deployments_dir)
+    _ensure_sqlite_folder(settings.database_url)
+    migrate.upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        if args.reset:
+            from indexer.store import reset_chain
+            with session_factory(engine)() as session, session.begin():
+                reset_chain(session, deployment.chain_id)
+            print(f"Forgot everything indexed for chain {deployment.chain_id}.", flush=True)
+        indexer = Indexer(
+            sessions=session_factory(engine), rpc=rpc, deployment=deployment,
+            confirmations=args.confirmations if args.confirmations is not None else settings.index_confirmations,
+            batch_blocks=args.batch_blocks or settings.index_batch_blocks,
+            log=lambda line: print(line, flush=True),
+        )
+        indexer.install_signal_handlers()
+        print(f"Indexing chain {deployment.chain_id} from {settings.rpc_url} into "
+              f"{_redacted(settings.database_url)} (Ctrl-C stops after the current batch)", flush=True)
+        indexer.run(until=args.until, once=args.once)
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kanazawa-dao", description="Kanazawa co-creation DAO: devnet and tools.")
+    parser = argparse.ArgumentParser(prog="kanazawa-dao", description="Kanazawa co-creation DAO: devnet, indexer and tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     dev = commands.add_parser("devnet", help="the local chain (anvil) with every contract deployed")
@@ -122,6 +178,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("compile", help="compile the contracts (cached by source hash)")
     p.add_argument("--force", action="store_true", help="compile even if the cached build is current")
     p.set_defaults(func=cmd_compile)
+
+    db = commands.add_parser("db", help="the database")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    p = db_commands.add_parser("upgrade", help="create or migrate the schema (Alembic)")
+    p.set_defaults(func=cmd_db_upgrade)
+
+    p = commands.add_parser("index", help="index the chain into the database (follows the head until stopped)")
+    stop = p.add_mutually_exclusive_group()
+    stop.add_argument("--once", action="store_true", help="stop when caught up with the head")
+    stop.add_argument("--until", type=int, metavar="BLOCK", help="stop after indexing this block")
+    p.add_argument("--confirmations", type=int, help="blocks behind the head treated as final (default 0)")
+    p.add_argument("--batch-blocks", type=int, help="largest block range per batch (default 2000)")
+    p.add_argument("--reset", action="store_true", help="forget what was indexed for this chain and start over")
+    p.set_defaults(func=cmd_index)
     return parser
 
 
