@@ -1,9 +1,8 @@
 """What each event means for the database: one small handler per `(contract, event)`.
 
-A handler receives the decoded log and appends rows to the batch; it never talks to the database. The batch
-remembers which keys it touched so that the store can recompute the derived tables (current cards, badge balances,
-tallies, role members, proposal life cycle) for exactly those keys. Events without a handler are kept whole in
-`contract_event`.
+A handler receives the decoded log and appends rows to the batch; it never talks to the database. The store
+(indexer/store.py) derives the current cards, badge balances, tallies, role members and proposal life cycle from
+the rows that were new. Events without a handler are kept whole in `contract_event`.
 
 Proposal descriptions follow the convention of the proposal service: the document's `ipfs://` URI and its
 keccak-256 appear in the description as `ipfs://<cid>` and `document-hash: 0x<64 hex>`.
@@ -42,11 +41,6 @@ class Log:
 class Batch:
     chain_id: int
     rows: dict[type, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    cards: set[int] = field(default_factory=set)
-    balances: set[tuple[int, str]] = field(default_factory=set)
-    tallies: set[int] = field(default_factory=set)
-    roles: set[tuple[str, str, str]] = field(default_factory=set)
-    proposals: set[int] = field(default_factory=set)
     # SegmentVoteCounted precedes its VoteCast in the same transaction: (tx, proposal, voter) -> segment
     _segments: dict[tuple[str, int, str], int] = field(default_factory=dict)
     # ProposalCategorized follows its ProposalCreated in the same transaction
@@ -73,20 +67,17 @@ def card_issued(batch: Batch, log: Log) -> None:
     a = log.args
     batch.add(m.MembershipEvent, log, kind="issued", token_id=a["tokenId"], member=a["member"],
               segment=a["segment"], actor=a["issuer"])
-    batch.cards.add(a["tokenId"])
 
 
 def card_revoked(batch: Batch, log: Log) -> None:
     a = log.args
     batch.add(m.MembershipEvent, log, kind="revoked", token_id=a["tokenId"], member=a["member"], segment=None,
               actor=a["revoker"])
-    batch.cards.add(a["tokenId"])
 
 
 def card_left(batch: Batch, log: Log) -> None:
     a = log.args
     batch.add(m.MembershipEvent, log, kind="left", token_id=a["tokenId"], member=a["member"], segment=None, actor=None)
-    batch.cards.add(a["tokenId"])
 
 
 def voting_power_changed(batch: Batch, log: Log) -> None:
@@ -108,7 +99,6 @@ def role_changed(batch: Batch, log: Log) -> None:
     a = log.args
     batch.add(m.RoleEvent, log, contract=log.contract, role=a["role"], account=a["account"], sender=a["sender"],
               granted=log.event == "RoleGranted")
-    batch.roles.add((log.contract, a["role"], a["account"]))
 
 
 # ---------------------------------------------------------------------- badges
@@ -127,9 +117,6 @@ def _badge_moved(batch: Batch, log: Log, position: int, badge_type_id: int, valu
     a = log.args
     batch.add(m.BadgeTransfer, log, batch_index=position, badge_type_id=badge_type_id, operator=a["operator"],
               from_address=a["from"], to_address=a["to"], value=value)
-    for holder in (a["from"], a["to"]):
-        if holder != ZERO:
-            batch.balances.add((badge_type_id, holder))
 
 
 def badge_transfer_single(batch: Batch, log: Log) -> None:
@@ -164,7 +151,6 @@ def proposal_created(batch: Batch, log: Log) -> None:
     batch.rows[m.Proposal].append(row)
     batch._created[a["proposalId"]] = row
     batch.add(m.ProposalEvent, log, proposal_id=a["proposalId"], kind="created", eta=None)
-    batch.proposals.add(a["proposalId"])
 
 
 def proposal_categorized(batch: Batch, log: Log) -> None:
@@ -178,7 +164,6 @@ def _proposal_lifecycle(kind: str) -> Handler:
     def handle(batch: Batch, log: Log) -> None:
         proposal_id = log.args["proposalId"]
         batch.add(m.ProposalEvent, log, proposal_id=proposal_id, kind=kind, eta=log.args.get("etaSeconds"))
-        batch.proposals.add(proposal_id)
 
     handle.__name__ = f"proposal_{kind}"
     return handle
@@ -197,7 +182,6 @@ def vote_cast(batch: Batch, log: Log) -> None:
         raise InconsistentLogs(f"VoteCast in {log.tx_hash} without its SegmentVoteCounted")
     batch.add(m.Vote, log, proposal_id=a["proposalId"], voter=a["voter"], support=a["support"], weight=a["weight"],
               reason=a["reason"], segment=segment)
-    batch.tallies.add(a["proposalId"])
 
 
 def outcome_published(batch: Batch, log: Log) -> None:

@@ -193,7 +193,7 @@ class Indexer:
         headers = self.rpc.headers(sorted(with_events | recent))
         batch = self._decode(raw_logs, headers, start, end)
         with self.sessions() as session, session.begin():
-            store.write_batch(session, batch)
+            store.write_batch(session, batch, start, end)
             store.insert_ignoring_duplicates(session, m.Block, [
                 {"chain_id": self.chain_id, **h, "has_events": n in with_events} for n, h in headers.items()])
             store.prune_blocks(session, self.chain_id, below=end - RECENT_BLOCKS + 1)
