@@ -44,17 +44,19 @@ contract CityGovernor is GovernorSettings, GovernorVotesQuorumFraction, Governor
     uint8 private constant _FOR = 1;
     uint8 private constant _ABSTAIN = 2;
 
+    /// @dev One slot per (proposal, segment). The resident slot also carries the proposal's category in its spare
+    /// bits: state() reads that slot anyway, so the category rule costs no extra storage read.
     struct SegmentTally {
         uint80 againstVotes;
         uint80 forVotes;
         uint80 abstainVotes;
+        uint8 category;
     }
 
     MembershipCard private immutable _card;
 
     mapping(uint256 proposalId => mapping(uint8 segment => SegmentTally)) private _tallies;
     mapping(uint256 proposalId => BitMaps.BitMap) private _voted;
-    mapping(uint256 proposalId => uint8) private _categories;
     /// @dev Category handed from {proposeWithCategory} to {_propose} within one call.
     uint8 private transient _nextCategory;
 
@@ -104,7 +106,7 @@ contract CityGovernor is GovernorSettings, GovernorVotesQuorumFraction, Governor
     /// @notice The category of `proposalId`.
     function proposalCategory(uint256 proposalId) external view returns (uint8) {
         _requireProposal(proposalId);
-        return _categories[proposalId];
+        return _tallies[proposalId][Segment.RESIDENT].category;
     }
 
     /// @notice Whether proposals of `category` also need a majority among resident voters.
@@ -157,10 +159,8 @@ contract CityGovernor is GovernorSettings, GovernorVotesQuorumFraction, Governor
     function _voteSucceeded(uint256 proposalId) internal view override returns (bool) {
         (uint256 againstVotes, uint256 forVotes, ) = proposalVotes(proposalId);
         if (forVotes <= againstVotes) return false;
-        if (_categories[proposalId] == CATEGORY_TOWN_PLANNING) {
-            SegmentTally memory residents = _tallies[proposalId][Segment.RESIDENT];
-            return residents.forVotes > residents.againstVotes;
-        }
+        SegmentTally memory residents = _tallies[proposalId][Segment.RESIDENT];
+        if (residents.category == CATEGORY_TOWN_PLANNING) return residents.forVotes > residents.againstVotes;
         return true;
     }
 
@@ -205,7 +205,7 @@ contract CityGovernor is GovernorSettings, GovernorVotesQuorumFraction, Governor
         proposalId = super._propose(targets, values, calldatas, description, proposer);
         uint8 category = _nextCategory;
         if (category != CATEGORY_CULTURE) {
-            _categories[proposalId] = category;
+            _tallies[proposalId][Segment.RESIDENT].category = category;
             _nextCategory = CATEGORY_CULTURE;
         }
         emit ProposalCategorized(proposalId, category);
