@@ -212,3 +212,44 @@ def test_rollback_to_a_shorter_chain(private_chain, database_url, tmp_path):
     upgrade(fresh)
     run_indexer(dao, anvil.rpc_url, fresh)
     assert dump(database_url) == dump(fresh)
+
+
+def test_confirmation_depth_leaves_the_newest_blocks_alone(dao, anvil, database_url):
+    voters = dao.members([RESIDENT] * 5)
+    proposal = dao.propose("confirmations")
+    dao.start_voting(proposal)
+    for voter in voters:
+        dao.vote_by_sig(proposal, voter, FOR)
+    head = dao.block_number()
+    progress = run_indexer(dao, anvil.rpc_url, database_url, confirmations=3)
+    assert progress.cursor == head - 3
+    assert len(rows(database_url, m.Vote)) == 2  # the last three ballots are not final yet
+    assert all(v.block_number <= head - 3 for v in rows(database_url, m.Vote))
+
+
+def test_follow_mode_indexes_new_blocks_as_they_come(dao, anvil, database_url):
+    import threading
+    import time
+
+    from backend.db import make_engine, session_factory
+    from indexer.rpc import RpcClient
+    from indexer.runner import Indexer
+
+    engine = make_engine(database_url)
+    indexer = Indexer(sessions=session_factory(engine), rpc=RpcClient(anvil.rpc_url), deployment=dao.deployment)
+    follower = threading.Thread(target=indexer.run, kwargs={"poll_interval": 0.05})
+    follower.start()
+    try:
+        voter = dao.issue(RESIDENT)
+        proposal = dao.propose("followed")
+        dao.start_voting(proposal)
+        dao.vote_by_sig(proposal, voter, FOR)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and indexer.progress.cursor < dao.block_number():
+            time.sleep(0.05)
+    finally:
+        indexer.request_stop()
+        follower.join(timeout=20)
+        engine.dispose()
+    assert not follower.is_alive()
+    assert [v.voter for v in rows(database_url, m.Vote)] == [voter.address]
