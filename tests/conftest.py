@@ -77,7 +77,21 @@ def database_url(request, tmp_path):
         upgrade(url)
         yield url
         return
+    yield from _postgres_schema()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh, migrated PostgreSQL schema, for tests about the server itself."""
+    yield from _postgres_schema()
+
+
+def _postgres_schema():
+    from backend.migrate import upgrade
+
     base = _postgres_url()
+    if not base and os.environ.get("CI"):
+        pytest.fail("CI must run the PostgreSQL variants: set KANAZAWA_DAO_TEST_DATABASE_URL (see .ci/run)")
     if not base:
         pytest.skip("PostgreSQL: set KANAZAWA_DAO_TEST_DATABASE_URL (the CI run sets it)")
     schema = f"test_{uuid.uuid4().hex[:12]}"

@@ -185,9 +185,9 @@ def test_node_restart_during_indexing(tmp_path, database_url):
             process.stop()
 
 
-def test_database_going_away_mid_batch_commits_nothing(dao, anvil, database_url):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("kills the PostgreSQL server connection; SQLite has no server to lose")
+def test_database_going_away_mid_batch_commits_nothing(dao, anvil, postgres_url):
+    """PostgreSQL only: it kills the server side of the indexer's connection (SQLite has no server to lose)."""
+    database_url = postgres_url
     activity(dao)
     indexer, engine = indexer_for(dao, anvil.rpc_url, database_url)
     killer = make_engine(database_url)
