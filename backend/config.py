@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.paths import DEPLOYMENTS_DIR, DEVNET_RUN_DIR, REPO_ROOT
@@ -35,7 +35,47 @@ class Settings(BaseSettings):
     index_confirmations: int = 0
     index_batch_blocks: int = 2000
 
-    @field_validator("devnet_run_dir", "deployments_dir")
+    # -- API (`kanazawa-dao serve`)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    #: The origin members see. Sign-In with Ethereum messages must name its host as their domain and start with it
+    #: as their URI, so a message signed for another site is refused.
+    public_url: str = "http://127.0.0.1:8000"
+    #: Seconds a sign-in nonce and a session live.
+    siwe_nonce_ttl: int = 600
+    session_ttl: int = 7 * 24 * 3600
+    #: Largest request body accepted (bytes); imports of an external issue board may be up to `max_import_bytes`.
+    max_body_bytes: int = 1 << 20
+    max_import_bytes: int = 8 << 20
+
+    # -- worker (`kanazawa-dao worker`)
+    #: Celery broker. Embedded default: a SQLite file (kombu's SQLAlchemy transport), no server needed.
+    #: Real: redis://127.0.0.1:6379/0 or amqp://guest:guest@127.0.0.1:5672//
+    broker_url: str = f"sqla+sqlite:///{REPO_ROOT / 'var' / 'celery-broker.sqlite3'}"
+    #: Attendance badges are minted in transactions of this many recipients.
+    attendance_batch_size: int = 200
+
+    # -- content store (IPFS)
+    #: A Kubo RPC API (e.g. /ip4/127.0.0.1/tcp/5001/http); unset = the embedded local store in `content_dir`,
+    #: which computes the same CIDs as Kubo.
+    ipfs_api_url: str | None = None
+    content_dir: Path = REPO_ROOT / "var" / "content"
+
+    # -- service keys (docs: README "Who signs what"). Unset = the public devnet keys, accepted on chain 31337 only.
+    #: Pays gas for members' claims and ballots, and submits proposals.
+    relayer_key: SecretStr | None = None
+    #: The city's operator key: holds DEFAULT_ADMIN_ROLE (registers organisations, publishes outcomes).
+    city_key: SecretStr | None = None
+    #: Secret from which the service derives one issuer key per organisation.
+    organisation_key_secret: SecretStr | None = None
+
+    # -- rules
+    #: Supports a linked issue needs before a member (not the city) may draft a proposal from it.
+    proposal_min_supports: int = 3
+    #: Metaverse webhooks: the signed timestamp may differ from the server's clock by at most this many seconds.
+    webhook_tolerance: int = 300
+
+    @field_validator("devnet_run_dir", "deployments_dir", "content_dir")
     @classmethod
     def _relative_to_repo(cls, path: Path) -> Path:
         # Relative paths mean the repository's folders, whatever the current directory.

@@ -6,6 +6,8 @@
     kanazawa-dao compile [--force]
     kanazawa-dao db upgrade
     kanazawa-dao index [--once | --until BLOCK] [--confirmations N] [--batch-blocks N]
+    kanazawa-dao serve [--host H] [--port N]
+    kanazawa-dao worker [--concurrency N] [--no-beat]
 
 Expected failures (`KanazawaDaoError`) print `error: <message>` and exit 1, without a traceback.
 """
@@ -149,6 +151,38 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from frontend_api.app import create_app
+
+    _ensure_sqlite_folder(settings.database_url)
+    migrate.upgrade(settings.database_url)
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    print(f"API on http://{host}:{port} (OpenAPI: /openapi.json, docs: /docs); database {_redacted(settings.database_url)}; "
+          f"chain {settings.rpc_url}; broker {_redacted(settings.broker_url)}", flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    # The worker's Celery app reads the same Settings (environment and .env) when it is imported.
+    from backend.tasks.app import celery_app as app
+
+    _ensure_sqlite_folder(settings.database_url)
+    migrate.upgrade(settings.database_url)
+    print(f"Worker: broker {_redacted(settings.broker_url)}, database {_redacted(settings.database_url)}, "
+          f"chain {settings.rpc_url}", flush=True)
+    argv = ["worker", "--loglevel=INFO", "--pool=threads", f"--concurrency={args.concurrency}", "--without-gossip",
+            "--without-mingle"]
+    if not args.no_beat:
+        schedule = Path(settings.content_dir).parent / "celerybeat-schedule"
+        schedule.parent.mkdir(parents=True, exist_ok=True)
+        argv += ["--beat", f"--schedule={schedule}"]
+    app.worker_main(argv)
+    return 0
+
+
 def _redacted(url: str) -> str:
     """A database URL without its password, for printing."""
     from sqlalchemy.engine import make_url
@@ -192,6 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-blocks", type=int, help="largest block range per batch (default 2000)")
     p.add_argument("--reset", action="store_true", help="forget what was indexed for this chain and start over")
     p.set_defaults(func=cmd_index)
+
+    p = commands.add_parser("serve", help="run the HTTP API (FastAPI, uvicorn)")
+    p.add_argument("--host", help="bind address (default: KANAZAWA_DAO_API_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default: KANAZAWA_DAO_API_PORT or 8000)")
+    p.set_defaults(func=cmd_serve)
+
+    p = commands.add_parser("worker", help="run the Celery worker: relays ballots and claims, mints badges, sweeps")
+    p.add_argument("--concurrency", type=int, default=4, help="worker threads (default 4)")
+    p.add_argument("--no-beat", action="store_true",
+                   help="do not run the periodic sweep in this worker (run it in exactly one worker)")
+    p.set_defaults(func=cmd_worker)
     return parser
 
 

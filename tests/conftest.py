@@ -107,3 +107,52 @@ def _postgres_schema():
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+# ---------------------------------------------------------------------- the whole service (API tests)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Chain, database, API and a real worker process, for one test module. The real services when the CI
+    variables are set (PostgreSQL, Redis), the embedded defaults (SQLite, SQLite broker) otherwise."""
+    yield from _stack(tmp_path_factory, real_services=bool(_postgres_url()))
+
+
+def _stack(tmp_path_factory, *, real_services: bool):
+    from tests.api_stack import make_stack
+
+    tmp = tmp_path_factory.mktemp("stack")
+    process = start_anvil(free_port(), log_file=tmp / "anvil.log")
+    dao = deploy_dao(ChainClient.connect(process.rpc_url))
+    databases = _postgres_schema() if real_services else None
+    if databases is not None:
+        database_url = next(databases)
+        broker_url = _redis_url()
+    else:
+        from backend.migrate import upgrade
+
+        database_url = f"sqlite:///{tmp}/kanazawa_dao.sqlite3"
+        upgrade(database_url)
+        broker_url = f"sqla+sqlite:///{tmp}/broker.sqlite3"
+    stack = make_stack(tmp, dao, process.rpc_url, database_url=database_url, broker_url=broker_url)
+    stack.start_worker()
+    try:
+        yield stack
+    finally:
+        stack.stop_worker()
+        stack.api.close()
+        stack.services.close()
+        process.stop()
+        if databases is not None:
+            next(databases, None)
+
+
+def _redis_url() -> str:
+    url = os.environ.get("KANAZAWA_DAO_TEST_REDIS_URL")
+    if not url:
+        pytest.fail("PostgreSQL is configured but Redis is not: set KANAZAWA_DAO_TEST_REDIS_URL (see .ci/run)")
+    import redis
+
+    redis.Redis.from_url(url).flushdb()  # a test database of its own (db 15 in .ci/run)
+    return url

@@ -84,6 +84,26 @@ class ChainClient:
         tx = fn.build_transaction(params)
         return self.send_signed(tx, sender)
 
+    def estimate(self, fn: ContractFunction, sender: str, *, value: int = 0) -> int:
+        """Gas for `fn` from `sender` against the pending block, with the margin; a refusal raises ContractRevert."""
+        try:
+            estimate = fn.estimate_gas({"from": sender, "value": value}, block_identifier="pending")
+        except ContractLogicError as exc:
+            raise self.decoder.decode(_revert_data(exc)) from None
+        return int(estimate * GAS_MARGIN) + 10_000
+
+    def sign(self, tx: TxParams, sender: LocalAccount) -> tuple[str, str]:
+        """Sign a fully specified transaction without sending it: (raw 0x hex, 0x transaction hash). The relayer
+        stores both before broadcasting, so a retry re-sends the very same transaction."""
+        signed = sender.sign_transaction(tx)
+        return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
+
+    def fees(self) -> dict[str, int]:
+        """EIP-1559 fees with headroom for two base-fee rises."""
+        base = self.w3.eth.get_block("latest").get("baseFeePerGas", 0)
+        tip = 10**9
+        return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
     def send_signed(self, tx: TxParams, sender: LocalAccount) -> TxReceipt:
         signed = sender.sign_transaction(tx)
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
@@ -91,6 +111,9 @@ class ChainClient:
         if receipt["status"] != 1:
             raise self._why_failed(tx, receipt)
         return receipt
+
+    def why_failed(self, tx: TxParams, receipt: TxReceipt) -> KanazawaDaoError:
+        return self._why_failed(tx, receipt)
 
     def _why_failed(self, tx: TxParams, receipt: TxReceipt) -> KanazawaDaoError:
         """Replay a mined-but-reverted transaction at its block to recover the revert data."""

@@ -1,0 +1,58 @@
+"""The citizens' issues board (マッチ箱 / Ha4go style): local issues, supports, comments. Issues imported from an
+external board keep their `source` and `external_id`, so a re-import updates rather than duplicates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db import Base
+from backend.models._common import Address, Timestamps, utcnow
+
+ISSUE_CATEGORIES = ("culture", "town-planning", "tourism", "environment", "welfare", "education", "disaster-prevention",
+                    "other")
+ISSUE_STATUSES = ("open", "in-progress", "resolved", "closed")
+
+
+class Issue(Timestamps, Base):
+    __tablename__ = "issue"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="open")
+    location_name: Mapped[str | None] = mapped_column(String(200))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    skills_wanted: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: The member who posted it; None for an imported issue (its author lives on the external board).
+    author_address: Mapped[str | None] = mapped_column(Address, index=True)
+    #: "kanazawa-dao" for issues posted here, else the external board's name ("matchbako", "ha4go", ...).
+    source: Mapped[str] = mapped_column(String(40), default="kanazawa-dao")
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    external_url: Mapped[str | None] = mapped_column(String(500))
+    #: Kept in step with issue_support in the same transaction, so lists can sort by it.
+    support_count: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class IssueSupport(Base):
+    """One support per member and issue."""
+
+    __tablename__ = "issue_support"
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id", ondelete="CASCADE"), primary_key=True)
+    member_address: Mapped[str] = mapped_column(Address, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IssueComment(Base):
+    __tablename__ = "issue_comment"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id", ondelete="CASCADE"), index=True)
+    author_address: Mapped[str] = mapped_column(Address)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,130 @@
+"""Gasless ballots: a member signs an EIP-712 `Ballot` (OpenZeppelin Governor's typehash); the API checks it and
+accepts it as a relay job; the worker submits `castVoteBySig`.
+
+Checked before accepting: the signature is the voter's; the proposal exists and is Active; the voter had voting
+power at the proposal's snapshot (a member then); the voter has not voted and has no other ballot for it in flight;
+the nonce is the voter's next one on chain, counting ballots still in flight (OpenZeppelin checks nonces in order,
+so the worker submits a voter's ballots in nonce order). The same signed ballot posted twice is the same job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import is_checksum_address
+from sqlalchemy import func, select
+
+from backend.chain import eip712
+from backend.models.relay import RelayJob
+from backend.services import chain_checks, relay
+from backend.services.context import Services
+from backend.services.errors import Conflict, InvalidInput, InvalidSignature, NotFound, RefusedByChain
+
+STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"]
+SUPPORT = {0: "against", 1: "for", 2: "abstain"}
+
+
+@dataclass(frozen=True)
+class BallotIn:
+    proposal_id: int
+    support: int
+    voter: str
+    nonce: int
+    signature: str
+
+
+def governor_domain(services: Services) -> dict:
+    return eip712.domain_of(services.contract("CityGovernor"))
+
+
+def _unfinished(session, order_key: str) -> list[RelayJob]:
+    return list(session.scalars(select(RelayJob).where(RelayJob.order_key == order_key,
+                                                       RelayJob.status.in_(("pending", "submitted")))))
+
+
+def next_nonce(services: Services, voter: str) -> int:
+    """The nonce the voter's next ballot must carry: on-chain nonce + ballots still in flight."""
+    gov = services.contract("CityGovernor")
+    onchain = chain_checks.call(services, gov.functions.nonces(voter))
+    with services.session() as session:
+        in_flight = [j.order_nonce for j in _unfinished(session, _order_key(services, voter))]
+    return max([onchain, *[n + 1 for n in in_flight if n is not None]])
+
+
+def typed_data(services: Services, *, proposal_id: int, support: int, voter: str) -> dict:
+    msg = eip712.ballot_message(proposal_id=proposal_id, support=support, voter=voter,
+                                nonce=next_nonce(services, voter))
+    return eip712.typed_data(governor_domain(services), eip712.BALLOT_TYPES, msg)
+
+
+def _order_key(services: Services, voter: str) -> str:
+    return f"ballot:{services.chain_id}:{voter}"
+
+
+def accept(services: Services, ballot: BallotIn) -> tuple[relay.JobView, bool]:
+    if ballot.support not in SUPPORT:
+        raise InvalidInput(f"support must be 0 (against), 1 (for) or 2 (abstain), not {ballot.support}")
+    if not is_checksum_address(ballot.voter):
+        raise InvalidInput("voter must be an EIP-55 checksummed address")
+    dedupe_key = f"ballot:{services.chain_id}:{ballot.voter}:{ballot.nonce}"
+    with services.session() as session:
+        existing = session.scalar(select(RelayJob).where(RelayJob.dedupe_key == dedupe_key))
+        if existing is not None:
+            if existing.payload.get("signature") == ballot.signature.lower():
+                return relay.JobView.of(existing), False  # the same ballot again: same job
+            raise Conflict(f"a different ballot with nonce {ballot.nonce} of {ballot.voter} was already accepted")
+
+    full = eip712.typed_data(governor_domain(services), eip712.BALLOT_TYPES, eip712.ballot_message(
+        proposal_id=ballot.proposal_id, support=ballot.support, voter=ballot.voter, nonce=ballot.nonce))
+    try:
+        signer = Account.recover_message(encode_typed_data(full_message=full), signature=ballot.signature)
+    except Exception:  # noqa: BLE001 - malformed signatures raise several kinds
+        raise InvalidSignature("the signature is malformed (65 bytes r, s, v expected)") from None
+    if signer != ballot.voter:
+        raise InvalidSignature(f"the ballot is signed by {signer}, not by the voter {ballot.voter}")
+
+    gov = services.contract("CityGovernor")
+    try:
+        state = STATES[chain_checks.call(services, gov.functions.state(ballot.proposal_id))]
+    except RefusedByChain as exc:
+        if exc.extra.get("error") == "GovernorNonexistentProposal":
+            raise NotFound(f"no proposal {ballot.proposal_id} on chain {services.chain_id}") from None
+        raise
+    if state != "Active":
+        raise RefusedByChain(f"proposal {ballot.proposal_id} is {state}: ballots are accepted only while it is Active",
+                             state=state)
+    if chain_checks.call(services, gov.functions.hasVoted(ballot.proposal_id, ballot.voter)):
+        raise Conflict(f"{ballot.voter} has already voted on proposal {ballot.proposal_id}")
+    snapshot = chain_checks.call(services, gov.functions.proposalSnapshot(ballot.proposal_id))
+    if chain_checks.call(services, gov.functions.getVotes(ballot.voter, snapshot)) == 0:
+        raise RefusedByChain(f"{ballot.voter} was not a member at the proposal's snapshot (block {snapshot})",
+                             error="CityGovernorNotMemberAtSnapshot")
+    expected = next_nonce(services, ballot.voter)
+    if ballot.nonce != expected:
+        raise Conflict(f"the ballot's nonce is {ballot.nonce}; {ballot.voter}'s next nonce is {expected} "
+                       "(sign again with that nonce)", expected_nonce=expected)
+
+    order_key = _order_key(services, ballot.voter)
+    with services.transaction() as session:
+        same_proposal = [j for j in _unfinished(session, order_key)
+                         if int(j.payload["proposal_id"]) == ballot.proposal_id]
+        if same_proposal:
+            raise Conflict(f"a ballot of {ballot.voter} for this proposal is already being relayed "
+                           f"(job {same_proposal[0].id})")
+        job, created = relay.accept(
+            session, kind="ballot", dedupe_key=dedupe_key, requested_by=ballot.voter, signer="relayer",
+            sender=services.keys.relayer.address, order_key=order_key, order_nonce=ballot.nonce,
+            payload={"proposal_id": str(ballot.proposal_id), "support": ballot.support, "voter": ballot.voter,
+                     "nonce": str(ballot.nonce), "signature": ballot.signature.lower()})
+        view = relay.JobView.of(job)
+    if created:
+        services.dispatch(view.id)
+    return view, created
+
+
+def in_flight_count(services: Services) -> int:
+    with services.session() as session:
+        return session.scalar(select(func.count()).select_from(RelayJob).where(
+            RelayJob.kind == "ballot", RelayJob.status.in_(("pending", "submitted")))) or 0

@@ -1,0 +1,369 @@
+"""Relayed transactions: accept a job (one row, committed before the API answers), then submit it from the right
+service key and follow it until it is confirmed or definitively refused.
+
+Guarantees, and how:
+- Nothing accepted is lost: the job row is the truth. The Celery message is only a hint; the worker's sweep
+  re-dispatches every pending or submitted job that nobody holds, so a lost message, a dead worker or a broker
+  restart only delays a job.
+- At most once: the signed transaction (with its nonce) is stored before it is broadcast, and a retry re-sends
+  exactly that transaction; one nonce can only be mined once. Only when the sender's nonce has moved past it
+  without it (something else used the nonce) is the job signed again.
+- Per-voter order: ballots of one voter carry consecutive signature nonces (OpenZeppelin's Governor checks them),
+  so a ballot waits while an earlier ballot of the same voter is still pending.
+- Definitive vs transient: a refusal by the contract (a custom error, found by the gas estimate or the receipt)
+  fails the job with the error's name; a transport error (chain down, timeout) is retried with capped backoff.
+- Concurrency: a worker leases a job (an atomic UPDATE) while it works on it; nonces of a sender are allocated
+  atomically (one UPDATE ... RETURNING), so workers in parallel never share a nonce.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+
+from backend.chain.reverts import ContractRevert
+from backend.models._common import utcnow
+from backend.models.relay import RelayJob, RelaySender
+from backend.services.context import Services
+from backend.services.errors import NotFound
+
+LEASE = dt.timedelta(seconds=90)
+RECEIPT_WAIT_S = 20
+#: Issuer keys of organisations get topped up by the relayer when they run low.
+ORGANISATION_MIN_BALANCE = 5 * 10**16
+ORGANISATION_TOP_UP = 5 * 10**17
+ISSUER_ROLE = Web3.keccak(text="ISSUER_ROLE")
+
+
+class RetryLater(Exception):
+    """Transient: try the job again after `countdown` seconds."""
+
+    def __init__(self, reason: str, countdown: float = 2.0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.countdown = countdown
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: str
+    kind: str
+    status: str
+    tx_hash: str | None
+    block_number: int | None
+    error: str | None
+    result: dict[str, Any]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, job: RelayJob) -> JobView:
+        return cls(job.id, job.kind, job.status, job.tx_hash, job.block_number, job.error, job.result or {},
+                   job.created_at, job.updated_at)
+
+
+# ---------------------------------------------------------------------- accepting
+
+
+def accept(session: Session, *, kind: str, dedupe_key: str, requested_by: str, signer: str, sender: str,
+           payload: dict[str, Any], order_key: str | None = None, order_nonce: int | None = None) -> tuple[RelayJob, bool]:
+    """Insert a job, or find the job already accepted for the same request. Returns (job, created). The caller
+    commits, then dispatches `job.id`."""
+    existing = session.scalar(select(RelayJob).where(RelayJob.dedupe_key == dedupe_key))
+    if existing is not None:
+        return existing, False
+    job = RelayJob(id=uuid.uuid4().hex, kind=kind, status="pending", dedupe_key=dedupe_key, requested_by=requested_by,
+                   sender=sender, order_key=order_key, order_nonce=order_nonce,
+                   payload={**payload, "signer": signer}, result={}, attempts=0)
+    try:
+        with session.begin_nested():
+            session.add(job)
+    except IntegrityError:  # the same request, accepted concurrently
+        existing = session.scalar(select(RelayJob).where(RelayJob.dedupe_key == dedupe_key))
+        if existing is None:
+            raise
+        return existing, False
+    return job, True
+
+
+def job_view(services: Services, job_id: str, *, kinds: tuple[str, ...] | None = None) -> JobView:
+    with services.session() as session:
+        job = session.get(RelayJob, job_id)
+        if job is None or (kinds is not None and job.kind not in kinds):
+            raise NotFound(f"no {'/'.join(kinds) if kinds else 'relay'} job {job_id!r}")
+        return JobView.of(job)
+
+
+# ---------------------------------------------------------------------- calls per kind
+
+
+def _build_call(services: Services, job: RelayJob) -> tuple[ContractFunction | None, dict[str, Any]]:
+    """The contract call a job makes (None for a plain value transfer) and extra transaction fields."""
+    p = job.payload
+    if job.kind == "ballot":
+        gov = services.contract("CityGovernor")
+        return gov.functions.castVoteBySig(int(p["proposal_id"]), p["support"], p["voter"], bytes.fromhex(p["signature"][2:])), {}
+    if job.kind == "claim":
+        inv = p["invitation"]
+        fields = (inv["invitee"], inv["segment"], inv["issuer"], int(inv["nonce"]), int(inv["expiry"]))
+        return services.contract("MembershipCard").functions.claim(fields, bytes.fromhex(p["signature"][2:])), {}
+    if job.kind == "propose":
+        a = p["actions"]
+        return services.contract("CityGovernor").functions.proposeWithCategory(
+            a["targets"], [int(v) for v in a["values"]], [bytes.fromhex(c[2:]) for c in a["calldatas"]],
+            p["description"], p["category"]), {}
+    if job.kind == "grant-issuer":
+        return services.contract("MembershipCard").functions.grantRole(ISSUER_ROLE, p["account"]), {}
+    if job.kind == "create-badge-type":
+        return services.contract("CommunityBadges").functions.createBadgeType(
+            p["uri"], p["max_supply"], p["soulbound"], p["kind"]), {}
+    if job.kind == "mint-badges":
+        return services.contract("CommunityBadges").functions.mint(p["badge_type_id"], p["recipients"]), {}
+    if job.kind == "publish-outcome":
+        return services.contract("OutcomeRegistry").functions.publishOutcome(
+            int(p["proposal_id"]), p["status"], p["report_uri"], bytes.fromhex(p["content_hash"][2:])), {}
+    if job.kind == "fund":
+        return None, {"to": p["to"], "value": int(p["value"])}
+    raise ValueError(f"unknown relay job kind {job.kind!r}")
+
+
+def signer_account(services: Services, signer: str) -> LocalAccount:
+    if signer == "relayer":
+        return services.keys.relayer
+    if signer == "city":
+        return services.keys.city
+    if signer.startswith("organisation:"):
+        return services.keys.organisation(int(signer.split(":", 1)[1]))
+    raise ValueError(f"unknown signer {signer!r}")
+
+
+def _result_of(services: Services, job: RelayJob, receipt: Any) -> dict[str, Any]:
+    """What a confirmed job produced, read from its receipt's events (e.g. the new badge type's id)."""
+    if job.kind == "create-badge-type":
+        events = services.contract("CommunityBadges").events.BadgeTypeCreated().process_receipt(receipt)
+        return {"badge_type_id": int(events[0]["args"]["badgeTypeId"])} if events else {}
+    if job.kind == "claim":
+        events = services.contract("MembershipCard").events.CardIssued().process_receipt(receipt)
+        return {"token_id": int(events[0]["args"]["tokenId"])} if events else {}
+    return {}
+
+
+# ---------------------------------------------------------------------- processing
+
+
+class Relayer:
+    """Works one job at a time; `process` is what the Celery task calls."""
+
+    def __init__(self, services: Services, *, log: Callable[[str], None] = lambda _m: None) -> None:
+        self.services = services
+        self.log = log
+
+    def process(self, job_id: str) -> str:
+        """Advance a job as far as it goes now. Returns its status; raises RetryLater when it must wait."""
+        if not self._lease(job_id):
+            with self.services.session() as session:
+                job = session.get(RelayJob, job_id)
+                if job is None:
+                    return "missing"
+                if job.status in ("confirmed", "failed"):
+                    return job.status
+            raise RetryLater(f"job {job_id} is held by another worker", countdown=5)
+        try:
+            status = self._status(job_id)
+            if status == "pending":
+                status = self._submit(job_id)
+            if status == "submitted":
+                status = self._confirm(job_id)
+            return status
+        finally:
+            self._release(job_id)
+
+    # -- lease
+
+    def _lease(self, job_id: str) -> bool:
+        now = utcnow()
+        with self.services.transaction() as session:
+            result = session.execute(
+                update(RelayJob)
+                .where(RelayJob.id == job_id, RelayJob.status.in_(("pending", "submitted")),
+                       or_(RelayJob.leased_until.is_(None), RelayJob.leased_until < now))
+                .values(leased_until=now + LEASE, attempts=RelayJob.attempts + 1)
+            )
+            return result.rowcount == 1
+
+    def _release(self, job_id: str) -> None:
+        with self.services.transaction() as session:
+            session.execute(update(RelayJob).where(RelayJob.id == job_id).values(leased_until=None))
+
+    def _status(self, job_id: str) -> str:
+        with self.services.session() as session:
+            return session.get(RelayJob, job_id).status
+
+    def _fail(self, job_id: str, reason: str) -> str:
+        with self.services.transaction() as session:
+            job = session.get(RelayJob, job_id)
+            job.status, job.error = "failed", reason
+        self.log(f"job {job_id} failed: {reason}")
+        return "failed"
+
+    # -- submit
+
+    def _submit(self, job_id: str) -> str:
+        services = self.services
+        with services.session() as session:
+            job = session.get(RelayJob, job_id)
+            if job.order_key is not None and session.scalar(
+                select(RelayJob.id).where(RelayJob.order_key == job.order_key, RelayJob.status == "pending",
+                                          RelayJob.order_nonce < job.order_nonce).limit(1)):
+                raise RetryLater(f"an earlier request of {job.order_key} is still pending", countdown=1)
+            sender = signer_account(services, job.payload["signer"])
+            try:
+                fn, extra = _build_call(services, job)
+            except (KeyError, ValueError, TypeError) as exc:
+                return self._fail(job_id, f"malformed job payload: {exc}")
+        chain = self._chain()
+        try:
+            if job.payload["signer"].startswith("organisation:"):
+                self._top_up(sender.address)
+            if fn is None:
+                tx = {"from": sender.address, "to": extra["to"], "value": extra["value"], "gas": 21_000}
+            else:
+                gas = chain.estimate(fn, sender.address)
+                tx = fn.build_transaction({"from": sender.address, "gas": gas, "chainId": chain.chain_id,
+                                           "nonce": 0, **chain.fees()})
+            tx.update(chainId=chain.chain_id, **({} if "maxFeePerGas" in tx else chain.fees()))
+            pending_nonce = chain.w3.eth.get_transaction_count(sender.address, "pending")
+        except ContractRevert as exc:
+            return self._fail(job_id, f"refused by the contract: {exc}")
+        except RetryLater:
+            raise
+        except Exception as exc:  # noqa: BLE001 - transport errors of every kind are transient
+            raise RetryLater(f"chain unavailable: {exc}", countdown=3) from None
+
+        with services.transaction() as session:
+            nonce = _allocate_nonce(session, sender.address, pending_nonce)
+            tx["nonce"] = nonce
+            raw, tx_hash = chain.sign(tx, sender)
+            job = session.get(RelayJob, job_id)
+            job.status, job.tx_nonce, job.tx_hash, job.raw_tx, job.error = "submitted", nonce, tx_hash, raw, None
+        self.log(f"job {job_id} ({job.kind}) signed as {tx_hash} nonce {nonce}")
+        self._broadcast(raw)
+        return "submitted"
+
+    def _top_up(self, address: str) -> None:
+        """Give an organisation's issuer key gas money from the relayer (harmless if it happens twice)."""
+        chain = self._chain()
+        if chain.w3.eth.get_balance(address) >= ORGANISATION_MIN_BALANCE:
+            return
+        relayer = self.services.keys.relayer
+        with self.services.transaction() as session:
+            nonce = _allocate_nonce(session, relayer.address,
+                                    chain.w3.eth.get_transaction_count(relayer.address, "pending"))
+            raw, tx_hash = chain.sign({"from": relayer.address, "to": address, "value": ORGANISATION_TOP_UP,
+                                       "gas": 21_000, "nonce": nonce, "chainId": chain.chain_id, **chain.fees()},
+                                      relayer)
+        self._broadcast(raw)
+        chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_WAIT_S)
+
+    def _broadcast(self, raw: str) -> None:
+        try:
+            self._chain().w3.eth.send_raw_transaction(raw)
+        except Exception as exc:  # noqa: BLE001
+            message = str(exc).lower()
+            if "already known" in message or "nonce too low" in message or "already imported" in message:
+                return  # the confirm step looks at the receipt
+            raise RetryLater(f"broadcast failed: {exc}", countdown=3) from None
+
+    # -- confirm
+
+    def _confirm(self, job_id: str) -> str:
+        services = self.services
+        with services.session() as session:
+            job = session.get(RelayJob, job_id)
+            raw, tx_hash, sender, tx_nonce = job.raw_tx, job.tx_hash, job.sender, job.tx_nonce
+        chain = self._chain()
+        try:
+            receipt = _receipt(chain.w3, tx_hash)
+            if receipt is None:
+                self._broadcast(raw)
+                try:
+                    receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_WAIT_S, poll_latency=0.2)
+                except Exception:  # noqa: BLE001 - not mined yet, or the chain went away
+                    receipt = None
+            if receipt is None:
+                if chain.w3.eth.get_transaction_count(sender, "latest") > tx_nonce and _receipt(chain.w3, tx_hash) is None:
+                    # The nonce was used by another transaction: ours can never be mined. Sign again.
+                    with services.transaction() as session:
+                        job = session.get(RelayJob, job_id)
+                        job.status, job.tx_hash, job.raw_tx, job.tx_nonce = "pending", None, None, None
+                    raise RetryLater("nonce taken by another transaction; re-signing", countdown=0.5)
+                raise RetryLater(f"{tx_hash} not mined yet", countdown=3)
+        except RetryLater:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise RetryLater(f"chain unavailable: {exc}", countdown=3) from None
+
+        if receipt["status"] == 1:
+            result = _result_of(services, job, receipt)
+            with services.transaction() as session:
+                job = session.get(RelayJob, job_id)
+                job.status, job.block_number, job.result, job.error = "confirmed", receipt["blockNumber"], result, None
+            self.log(f"job {job_id} confirmed in block {receipt['blockNumber']}")
+            return "confirmed"
+        tx = chain.w3.eth.get_transaction(tx_hash)
+        reason = chain.why_failed(dict(tx), receipt)
+        with services.transaction() as session:
+            job = session.get(RelayJob, job_id)
+            job.status, job.block_number, job.error = "failed", receipt["blockNumber"], f"reverted on chain: {reason}"
+        return "failed"
+
+    def _chain(self):
+        return self.services.chain
+
+
+def _receipt(w3: Web3, tx_hash: str) -> Any:
+    try:
+        return w3.eth.get_transaction_receipt(tx_hash)
+    except Exception as exc:  # noqa: BLE001
+        if "not found" in str(exc).lower():
+            return None
+        raise
+
+
+def _allocate_nonce(session: Session, address: str, chain_pending: int) -> int:
+    """The next nonce of `address`: never below the chain's pending count, never handed out twice."""
+    if session.get(RelaySender, address) is None:
+        try:
+            with session.begin_nested():
+                session.add(RelaySender(address=address, next_nonce=chain_pending))
+        except IntegrityError:
+            pass
+    row = session.execute(
+        text("UPDATE relay_sender SET next_nonce = CASE WHEN next_nonce > :pending THEN next_nonce ELSE :pending END + 1 "
+             "WHERE address = :address RETURNING next_nonce"),
+        {"pending": chain_pending, "address": address},
+    ).one()
+    return int(row[0]) - 1
+
+
+def stale_jobs(services: Services, *, older_than: dt.timedelta = dt.timedelta(seconds=10), limit: int = 500) -> list[str]:
+    """Jobs not finished and not held by anyone, untouched for a while: the sweep dispatches them again."""
+    now = utcnow()
+    with services.session() as session:
+        return list(session.scalars(
+            select(RelayJob.id).where(
+                RelayJob.status.in_(("pending", "submitted")),
+                or_(RelayJob.leased_until.is_(None), RelayJob.leased_until < now),
+                or_(RelayJob.updated_at < now - older_than, and_(RelayJob.attempts == 0, RelayJob.created_at < now - older_than)),
+            ).order_by(RelayJob.created_at).limit(limit)
+        ))

@@ -1,0 +1,68 @@
+"""The Celery app. Embedded default broker: kombu's SQLAlchemy transport on a SQLite file (no server); real
+deployments set KANAZAWA_DAO_BROKER_URL to Redis or RabbitMQ. Configuration only, no code change.
+
+Results are not stored: a job's state lives in its own table (relay_job), which the API reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from celery import Celery
+
+from backend.config import Settings
+from backend.services.context import Dispatch
+
+RELAY_TASK = "kanazawa_dao.relay"
+SWEEP_TASK = "kanazawa_dao.sweep"
+QUEUE = "kanazawa-dao"
+#: Seconds between sweeps (re-dispatch of jobs whose message was lost, attendance badges of ended events).
+SWEEP_EVERY = 5.0
+#: The embedded broker polls its table; kombu's default is once a second. Setting the transport class attribute is
+#: the one way that works (transport options are handed to create_engine and crash it; TOOLCHAIN.md).
+EMBEDDED_POLLING_INTERVAL = 0.1
+
+
+def _prepare_broker(url: str) -> None:
+    if url.startswith("sqla+sqlite:///"):
+        Path(url.removeprefix("sqla+sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        from kombu.transport import sqlalchemy as sqla_transport
+
+        sqla_transport.Transport.polling_interval = EMBEDDED_POLLING_INTERVAL
+
+
+def make_celery(settings: Settings) -> Celery:
+    _prepare_broker(settings.broker_url)
+    app = Celery("kanazawa_dao", broker=settings.broker_url, include=["backend.tasks.jobs"])
+    app.conf.update(
+        task_default_queue=QUEUE,
+        task_ignore_result=True,
+        # A task is acknowledged after it ran: a worker killed mid-task leaves the message to be delivered again.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=5,
+        timezone="UTC",
+        beat_schedule={"sweep": {"task": SWEEP_TASK, "schedule": SWEEP_EVERY, "options": {"expires": SWEEP_EVERY}}},
+    )
+    app.conf.kanazawa_dao_settings = settings
+    return app
+
+
+def make_dispatch(settings: Settings) -> Dispatch:
+    """How the API hands a job to the worker. A failed hand-off is not an error: the job row is committed and the
+    worker's sweep will find it."""
+    app = make_celery(settings)
+
+    def dispatch(job_id: str) -> None:
+        try:
+            app.send_task(RELAY_TASK, args=[job_id], retry=False)
+        except Exception:  # noqa: BLE001 - broker down: the sweep picks the job up
+            pass
+
+    return dispatch
+
+
+#: The worker's app (`kanazawa-dao worker` and `celery -A backend.tasks.app worker`).
+celery_app = make_celery(Settings())

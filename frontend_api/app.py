@@ -1,0 +1,60 @@
+"""The FastAPI application: `create_app(settings)`. Routes live in frontend_api/routes/<resource>.py, errors are
+RFC 9457 problem documents (frontend_api/problems.py), request bodies are size-limited (frontend_api/limits.py).
+
+Served by `kanazawa-dao serve`; the OpenAPI description is at /openapi.json (front ends generate clients from it).
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from backend.config import Settings
+from backend.services.context import Dispatch, Services
+from frontend_api import problems
+from frontend_api.limits import BodyLimit
+from frontend_api.routes import auth, ballots, claims, jobs
+
+API_VERSION = "1.0.0"
+
+DESCRIPTION = """\
+The Kanazawa culture co-creation DAO. Residents and the relationship population (関係人口) vote on proposals about
+culture and town planning; cultural organisations issue membership cards and badges; proposals grow out of local
+issues; the city publishes outcomes. Members never pay gas: they sign, the service relays.
+
+Sign in with Ethereum (EIP-4361): `GET /auth/nonce`, sign the message, `POST /auth/verify`, then send
+`Authorization: Bearer <token>`. Every error is an RFC 9457 problem document (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None,
+               dispatch: Dispatch | None = None) -> FastAPI:
+    settings = settings or Settings()
+    owned = services is None
+    svc = services or Services(settings, dispatch=dispatch or _celery_dispatch(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        if owned:
+            svc.close()
+
+    app = FastAPI(title="Kanazawa co-creation DAO API", version=API_VERSION, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.services = svc
+    problems.install(app)
+    for router in _routers():
+        app.include_router(router)
+    app.add_middleware(BodyLimit, default=settings.max_body_bytes, overrides={"/issues/import": settings.max_import_bytes})
+    return app
+
+
+def _routers():
+    return [auth.router, ballots.router, claims.router, jobs.router]
+
+
+def _celery_dispatch(settings: Settings) -> Dispatch:
+    from backend.tasks.app import make_dispatch
+
+    return make_dispatch(settings)

@@ -1,0 +1,73 @@
+"""RFC 9457 problem details: every error the API returns is `application/problem+json` with `type`, `title`,
+`status`, `detail` and, where useful, `errors` (one entry per invalid field or row)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backend.errors import KanazawaDaoError
+from backend.services.errors import ServiceError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://kanazawa-dao.example/problems/"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem(status: int, slug: str, title: str, detail: str, request: Request | None = None,
+            **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update({k: v for k, v in extra.items() if v is not None})
+    headers = {"WWW-Authenticate": 'Bearer realm="kanazawa-dao"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+_HTTP_SLUGS = {404: ("not-found", "Not found"), 405: ("method-not-allowed", "Method not allowed"),
+               413: ("too-large", "Request too large"), 415: ("unsupported-media-type", "Unsupported media type")}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError):
+        return problem(exc.status, exc.slug, exc.title, exc.detail, request, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        errors = [{"location": list(e.get("loc", ())), "message": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"location": [], "message": "invalid"}
+        where = ".".join(str(p) for p in first["location"])
+        return problem(422, "invalid-input", "The request is not valid", f"{where}: {first['message']}", request,
+                       errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
+        return problem(exc.status_code, slug, title, str(exc.detail), request)
+
+    @app.exception_handler(KanazawaDaoError)
+    async def _dao_error(request: Request, exc: KanazawaDaoError):
+        # An expected failure of a dependency (no manifest, chain unreachable, content store down).
+        return problem(503, "unavailable", "A service this request needs is unavailable", str(exc), request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        return problem(500, "internal-error", "Internal error",
+                       "the request failed unexpectedly; it has been logged", request)

@@ -1,0 +1,1 @@
+"""One module per resource; the URL prefix is the module's name (routes/issues.py serves /issues...)."""

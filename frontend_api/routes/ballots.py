@@ -1,0 +1,45 @@
+"""/ballots: gasless voting. POST a signed EIP-712 ballot -> 202 with a job; GET /ballots/{id} for its status;
+GET /ballots/typed-data for the exact message to sign (with the voter's next nonce)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, Field
+
+from backend.services import ballots, relay
+from backend.services.context import Services
+from frontend_api.deps import services
+from frontend_api.schemas import Address, Hex, JobOut, Uint256Str
+
+router = APIRouter(prefix="/ballots", tags=["ballots"])
+
+
+class BallotIn(BaseModel):
+    proposal_id: str = Uint256Str
+    support: int = Field(ge=0, le=2, description="0 against, 1 for, 2 abstain")
+    voter: str = Address
+    nonce: str = Uint256Str
+    signature: str = Hex
+
+
+@router.post("", status_code=202, response_model=JobOut, summary="Submit a signed ballot (the service pays the gas)",
+             responses={200: {"model": JobOut, "description": "the same ballot was already accepted"}})
+def post_ballot(body: BallotIn, response: Response, svc: Services = Depends(services)) -> JobOut:
+    job, created = ballots.accept(svc, ballots.BallotIn(int(body.proposal_id), body.support, body.voter,
+                                                        int(body.nonce), body.signature))
+    if not created:
+        response.status_code = 200
+    return JobOut.of(job, "/ballots")
+
+
+@router.get("/typed-data", summary="The EIP-712 ballot to sign, with the voter's next nonce")
+def get_typed_data(proposal_id: str = Query(pattern=r"^[0-9]{1,78}$"), support: int = Query(ge=0, le=2),
+                   voter: str = Query(pattern=r"^0x[0-9a-fA-F]{40}$"), svc: Services = Depends(services)) -> dict:
+    data = ballots.typed_data(svc, proposal_id=int(proposal_id), support=support, voter=voter)
+    data["message"] = {k: str(v) if isinstance(v, int) and k != "support" else v for k, v in data["message"].items()}
+    return data
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="Status of a ballot")
+def get_ballot(job_id: str, svc: Services = Depends(services)) -> JobOut:
+    return JobOut.of(relay.job_view(svc, job_id, kinds=("ballot",)), "/ballots")

@@ -1,0 +1,42 @@
+"""/claims: claim a membership card with an invitation (the service pays the gas). POST -> 202 with a job;
+GET /claims/{id} for its status."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel, Field
+
+from backend.services import claims, relay
+from backend.services.context import Services
+from frontend_api.deps import services
+from frontend_api.schemas import Address, Hex, JobOut, Uint256Str
+
+
+router = APIRouter(prefix="/claims", tags=["claims"])
+
+
+class InvitationIn(BaseModel):
+    invitee: str = Address
+    segment: int = Field(ge=1, le=3, description="1 resident, 2 relationship population, 3 organisation")
+    issuer: str = Address
+    nonce: str = Uint256Str
+    expiry: str = Uint256Str
+
+
+class ClaimIn(BaseModel):
+    invitation: InvitationIn
+    signature: str = Hex
+
+
+@router.post("", status_code=202, response_model=JobOut, summary="Claim a card with a signed invitation",
+             responses={200: {"model": JobOut, "description": "this invitation was already accepted"}})
+def post_claim(body: ClaimIn, response: Response, svc: Services = Depends(services)) -> JobOut:
+    job, created = claims.accept(svc, body.invitation.model_dump(), body.signature)
+    if not created:
+        response.status_code = 200
+    return JobOut.of(job, "/claims")
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="Status of a claim")
+def get_claim(job_id: str, svc: Services = Depends(services)) -> JobOut:
+    return JobOut.of(relay.job_view(svc, job_id, kinds=("claim",)), "/claims")
