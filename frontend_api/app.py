@@ -6,6 +6,8 @@ Served by `kanazawa-dao serve`; the OpenAPI description is at /openapi.json (fro
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,7 +16,7 @@ from backend.config import Settings
 from backend.services.context import Dispatch, Services
 from frontend_api import problems
 from frontend_api.limits import BodyLimit
-from frontend_api.routes import auth, ballots, claims, jobs
+import frontend_api.routes
 
 API_VERSION = "1.0.0"
 
@@ -51,7 +53,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
 
 def _routers():
-    return [auth.router, ballots.router, claims.router, jobs.router]
+    """Every module in frontend_api/routes/ with a `router`, in name order: adding a resource is adding a file."""
+    for info in sorted(pkgutil.iter_modules(frontend_api.routes.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"frontend_api.routes.{info.name}")
+        if hasattr(module, "router"):
+            yield module.router
 
 
 def _celery_dispatch(settings: Settings) -> Dispatch:

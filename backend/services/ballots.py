@@ -68,14 +68,6 @@ def accept(services: Services, ballot: BallotIn) -> tuple[relay.JobView, bool]:
         raise InvalidInput(f"support must be 0 (against), 1 (for) or 2 (abstain), not {ballot.support}")
     if not is_checksum_address(ballot.voter):
         raise InvalidInput("voter must be an EIP-55 checksummed address")
-    dedupe_key = f"ballot:{services.chain_id}:{ballot.voter}:{ballot.nonce}"
-    with services.session() as session:
-        existing = session.scalar(select(RelayJob).where(RelayJob.dedupe_key == dedupe_key))
-        if existing is not None:
-            if existing.payload.get("signature") == ballot.signature.lower():
-                return relay.JobView.of(existing), False  # the same ballot again: same job
-            raise Conflict(f"a different ballot with nonce {ballot.nonce} of {ballot.voter} was already accepted")
-
     full = eip712.typed_data(governor_domain(services), eip712.BALLOT_TYPES, eip712.ballot_message(
         proposal_id=ballot.proposal_id, support=ballot.support, voter=ballot.voter, nonce=ballot.nonce))
     try:
@@ -84,6 +76,14 @@ def accept(services: Services, ballot: BallotIn) -> tuple[relay.JobView, bool]:
         raise InvalidSignature("the signature is malformed (65 bytes r, s, v expected)") from None
     if signer != ballot.voter:
         raise InvalidSignature(f"the ballot is signed by {signer}, not by the voter {ballot.voter}")
+    # A validly signed ballot seen before is the same job (a replay changes nothing, even after it landed).
+    dedupe_key = f"ballot:{services.chain_id}:{ballot.voter}:{ballot.nonce}"
+    with services.session() as session:
+        existing = session.scalar(select(RelayJob).where(RelayJob.dedupe_key == dedupe_key))
+        if existing is not None:
+            if existing.payload.get("signature") == ballot.signature.lower():
+                return relay.JobView.of(existing), False
+            raise Conflict(f"a different ballot with nonce {ballot.nonce} of {ballot.voter} was already accepted")
 
     gov = services.contract("CityGovernor")
     try:
