@@ -136,6 +136,7 @@ def _stack(tmp_path_factory, *, real_services: bool):
         upgrade(database_url)
         broker_url = f"sqla+sqlite:///{tmp}/broker.sqlite3"
     stack = make_stack(tmp, dao, process.rpc_url, database_url=database_url, broker_url=broker_url)
+    stack.index()  # the city's role, as the API reads it
     stack.start_worker()
     try:
         yield stack

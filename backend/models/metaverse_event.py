@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base
+from backend.db import Base, Uint256
 from backend.models._common import Address, Timestamps, utcnow
 
 
@@ -23,6 +23,9 @@ class MetaverseEvent(Timestamps, Base):
     space: Mapped[str] = mapped_column(String(300))
     starts_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
     ends_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    #: The proposal the event discusses, if any (a metaverse town hall): the proposal page shows how many of its
+    #: voters attended.
+    proposal_id: Mapped[int | None] = mapped_column(Uint256, index=True)
     #: The on-chain attendance badge type (CommunityBadges id) minted to attendees.
     badge_type_id: Mapped[int] = mapped_column(BigInteger)
     #: SHA-256 of the check-in code announced in the space (the code itself is shown once, at creation).

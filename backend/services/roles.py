@@ -51,8 +51,8 @@ class Principal:
         return address
 
     def require_organisation(self, organisation_id: int) -> str:
-        address = self.require("organisation", "city") if self.is_city else self.require("organisation")
-        if not self.is_city and self.organisation_id != organisation_id:
+        address = self.require("organisation")
+        if self.organisation_id != organisation_id:
             raise Forbidden(f"{address} administers organisation {self.organisation_id}, not {organisation_id}")
         return address
 

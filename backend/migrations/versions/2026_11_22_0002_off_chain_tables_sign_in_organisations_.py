@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 19:36:50.021121
+Create Date: 2026-11-22 19:42:23.595379
 """
 from alembic import op
 import sqlalchemy as sa
@@ -197,6 +197,7 @@ def upgrade() -> None:
     sa.Column('space', sa.String(length=300), nullable=False),
     sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('proposal_id', backend.db.Uint256(length=78), nullable=True),
     sa.Column('badge_type_id', sa.BigInteger(), nullable=False),
     sa.Column('checkin_code_hash', sa.String(length=64), nullable=False),
     sa.Column('webhook_secret', sa.String(length=64), nullable=False),
@@ -209,6 +210,7 @@ def upgrade() -> None:
     with op.batch_alter_table('metaverse_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_metaverse_event_ends_at'), ['ends_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_metaverse_event_organisation_id'), ['organisation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_metaverse_event_proposal_id'), ['proposal_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_metaverse_event_starts_at'), ['starts_at'], unique=False)
 
     op.create_table('proposal_issue',
@@ -279,6 +281,7 @@ def downgrade() -> None:
     op.drop_table('proposal_issue')
     with op.batch_alter_table('metaverse_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_metaverse_event_starts_at'))
+        batch_op.drop_index(batch_op.f('ix_metaverse_event_proposal_id'))
         batch_op.drop_index(batch_op.f('ix_metaverse_event_organisation_id'))
         batch_op.drop_index(batch_op.f('ix_metaverse_event_ends_at'))
 

@@ -1,0 +1,49 @@
+"""Pinning documents to the content store (IPFS): proposal documents, outcome reports, badge metadata.
+
+Documents are canonical JSON (sorted keys, UTF-8, no insignificant whitespace), so the same content always has the
+same CID and keccak-256. The chain records `ipfs://<cid>` and the keccak-256; anyone can fetch the document from
+any IPFS node and check both.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from eth_utils import keccak
+from sqlalchemy.orm import Session
+
+from backend.errors import KanazawaDaoError
+from backend.models.document import PinnedDocument
+from backend.services.context import Services
+from backend.services.errors import NotFound, Unavailable
+
+
+def canonical_json(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def pin_json(services: Services, session: Session, *, kind: str, document: dict[str, Any],
+             pinned_by: str) -> tuple[str, str]:
+    """Pin `document`, record it, return (cid, 0x keccak-256). Pinning twice is harmless (same CID)."""
+    data = canonical_json(document)
+    try:
+        cid = services.content.add(data)
+    except KanazawaDaoError as exc:
+        raise Unavailable(f"the content store is unavailable: {exc}") from None
+    content_hash = "0x" + keccak(data).hex()
+    if session.get(PinnedDocument, cid) is None:
+        session.add(PinnedDocument(cid=cid, kind=kind, media_type="application/json", size=len(data),
+                                   content_hash=content_hash, pinned_by=pinned_by))
+    return cid, content_hash
+
+
+def read_json(services: Services, cid: str) -> dict[str, Any]:
+    """A pinned document, verified against its CID by the store."""
+    with services.session() as session:
+        if session.get(PinnedDocument, cid) is None:
+            raise NotFound(f"no document {cid} was pinned by this service")
+    try:
+        return json.loads(services.content.get(cid))
+    except KanazawaDaoError as exc:
+        raise Unavailable(f"the content store could not return {cid}: {exc}") from None

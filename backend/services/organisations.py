@@ -1,0 +1,152 @@
+"""Organisations: the city registers a cultural organisation and grants its issuer key ISSUER_ROLE through a
+relayed transaction; the organisation then hands out membership invitations (signed by its issuer key, held by
+the service) and creates badge types (metadata pinned to IPFS, created on chain by its issuer key).
+
+Trust model (README "Who signs what"): the organisation's staff sign in with their own wallet (`admin_address`)
+and instruct the service; the service signs for the organisation with a key derived for it. Every card and badge
+the organisation issues names that key on chain, and the city can revoke its role at any time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import is_checksum_address
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from backend.chain import eip712
+from backend.models.chain import BadgeType, MembershipCard, RoleMember
+from backend.models.organisation import Invitation, Organisation
+from backend.services import documents, relay
+from backend.services.context import Services
+from backend.services.errors import Conflict, InvalidInput, NotFound
+from backend.services.roles import ISSUER_ROLE, Principal
+
+MAX_INVITATION_LIFETIME = 90 * 24 * 3600
+BADGE_KINDS = {"attendance": 0, "cultural-work": 1, "perk": 2}
+
+
+@dataclass(frozen=True)
+class OrganisationIn:
+    name_ja: str
+    name_en: str
+    description: str
+    website: str | None
+    admin_address: str
+
+
+def _view(session, services: Services, org: Organisation) -> dict[str, Any]:
+    granted = session.scalar(select(RoleMember.account).where(
+        RoleMember.chain_id == services.chain_id, RoleMember.contract == "MembershipCard",
+        RoleMember.role == ISSUER_ROLE, RoleMember.account == org.issuer_address)) is not None
+    cards = session.scalar(select(func.count()).select_from(MembershipCard).where(
+        MembershipCard.chain_id == services.chain_id, MembershipCard.issuer == org.issuer_address,
+        MembershipCard.active.is_(True))) or 0
+    return {"id": org.id, "name_ja": org.name_ja, "name_en": org.name_en, "description": org.description,
+            "website": org.website, "admin_address": org.admin_address, "issuer_address": org.issuer_address,
+            "issuer_role_granted": granted, "active_cards_issued": cards, "grant_job_id": org.grant_job_id,
+            "created_at": org.created_at}
+
+
+def register(services: Services, who: Principal, data: OrganisationIn) -> tuple[dict[str, Any], relay.JobView]:
+    city = who.require("city")
+    if not is_checksum_address(data.admin_address):
+        raise InvalidInput("admin_address must be an EIP-55 checksummed address")
+    try:
+        with services.transaction() as session:
+            org = Organisation(name_ja=data.name_ja, name_en=data.name_en, description=data.description,
+                               website=data.website, admin_address=data.admin_address,
+                               issuer_address="0x" + secrets.token_hex(20), registered_by=city)
+            session.add(org)
+            session.flush()  # the id derives the issuer key
+            org.issuer_address = services.keys.organisation(org.id).address
+            job, _ = relay.accept(session, kind="grant-issuer", dedupe_key=f"grant-issuer:{services.chain_id}:{org.id}",
+                                  requested_by=city, signer="city", sender=services.keys.city.address,
+                                  payload={"account": org.issuer_address, "organisation_id": org.id})
+            org.grant_job_id = job.id
+            session.flush()
+            view, job_view = _view(session, services, org), relay.JobView.of(job)
+    except IntegrityError:
+        raise Conflict(f"{data.admin_address} already administers an organisation") from None
+    services.dispatch(job_view.id)
+    return view, job_view
+
+
+def get(services: Services, organisation_id: int) -> dict[str, Any]:
+    with services.session() as session:
+        org = session.get(Organisation, organisation_id)
+        if org is None:
+            raise NotFound(f"no organisation {organisation_id}")
+        return _view(session, services, org)
+
+
+def list_all(services: Services) -> list[dict[str, Any]]:
+    with services.session() as session:
+        return [_view(session, services, o) for o in session.scalars(select(Organisation).order_by(Organisation.id))]
+
+
+def _organisation(session, organisation_id: int) -> Organisation:
+    org = session.get(Organisation, organisation_id)
+    if org is None:
+        raise NotFound(f"no organisation {organisation_id}")
+    return org
+
+
+def invite(services: Services, who: Principal, organisation_id: int, *, invitee: str, segment: int,
+           lifetime: int) -> dict[str, Any]:
+    """Sign an invitation with the organisation's issuer key. The invitee (or anyone) then POSTs it to /claims."""
+    who.require_organisation(organisation_id)
+    if not is_checksum_address(invitee):
+        raise InvalidInput("invitee must be an EIP-55 checksummed address")
+    if segment not in (1, 2, 3):
+        raise InvalidInput("segment must be 1 (resident), 2 (relationship population) or 3 (organisation)")
+    if not 60 <= lifetime <= MAX_INVITATION_LIFETIME:
+        raise InvalidInput(f"expires_in must be between 60 and {MAX_INVITATION_LIFETIME} seconds")
+    card = services.contract("MembershipCard")
+    key = services.keys.organisation(organisation_id)
+    expiry = services.chain.w3.eth.get_block("latest")["timestamp"] + lifetime
+    with services.transaction() as session:
+        _organisation(session, organisation_id)
+        nonce = secrets.randbits(64)  # random: no coordination between API processes; unique per issuer
+        message, signature = eip712.sign_invitation(card, key, invitee=invitee, segment=segment, nonce=nonce,
+                                                    expiry=expiry)
+        session.add(Invitation(organisation_id=organisation_id, issuer_address=key.address, invitee=invitee,
+                               segment=segment, nonce=nonce, expiry=expiry, signature="0x" + signature.hex()))
+    return {"invitation": {**message, "nonce": str(nonce), "expiry": str(expiry)},
+            "signature": "0x" + signature.hex(), "claim_url": "/claims"}
+
+
+def create_badge_type(services: Services, who: Principal, organisation_id: int, *, name: str, description: str,
+                      image: str | None, kind: str, soulbound: bool, max_supply: int) -> relay.JobView:
+    address = who.require_organisation(organisation_id)
+    if kind not in BADGE_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(BADGE_KINDS)}")
+    with services.transaction() as session:
+        org = _organisation(session, organisation_id)
+        metadata = {"name": name, "description": description, "image": image,
+                    "properties": {"kind": kind, "soulbound": soulbound, "organisation": org.name_en,
+                                   "organisation_ja": org.name_ja}}
+        cid, _hash = documents.pin_json(services, session, kind="badge-metadata", document=metadata,
+                                        pinned_by=address)
+        job, created = relay.accept(
+            session, kind="create-badge-type", dedupe_key=f"create-badge-type:{services.chain_id}:{secrets.token_hex(16)}",
+            requested_by=address, signer=f"organisation:{organisation_id}", sender=org.issuer_address,
+            payload={"uri": f"ipfs://{cid}", "max_supply": max_supply, "soulbound": soulbound,
+                     "kind": BADGE_KINDS[kind], "organisation_id": organisation_id})
+        view = relay.JobView.of(job)
+    services.dispatch(view.id)
+    return view
+
+
+def badge_types(services: Services, organisation_id: int) -> list[dict[str, Any]]:
+    kinds = {v: k for k, v in BADGE_KINDS.items()}
+    with services.session() as session:
+        org = _organisation(session, organisation_id)
+        rows = session.scalars(select(BadgeType).where(BadgeType.chain_id == services.chain_id,
+                                                       BadgeType.issuer == org.issuer_address)
+                               .order_by(BadgeType.badge_type_id))
+        return [{"badge_type_id": t.badge_type_id, "kind": kinds.get(t.kind, str(t.kind)), "soulbound": t.soulbound,
+                 "max_supply": t.max_supply, "uri": t.uri, "block_number": t.block_number} for t in rows]

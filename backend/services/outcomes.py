@@ -1,0 +1,71 @@
+"""Outcomes: the city publishes what became of a proposal (adopted, rejected, in progress, implemented,
+abandoned) with a report document pinned to IPFS, through a relayed `OutcomeRegistry.publishOutcome` from the
+city's key. The registry keeps every version; the public feed reads the indexed `outcome` table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from backend.models.chain import Outcome
+from backend.models.proposal_document import ProposalDocument
+from backend.services import chain_checks, documents, relay
+from backend.services.context import Services
+from backend.services.errors import InvalidInput
+from backend.services.roles import Principal
+
+STATUSES = {"adopted": 1, "rejected": 2, "in-progress": 3, "implemented": 4, "abandoned": 5}
+STATUS_NAMES = {v: k for k, v in STATUSES.items()}
+REPORT_SCHEMA = "kanazawa-dao/outcome-report/v1"
+
+
+def outcome_view(o: Outcome) -> dict[str, Any]:
+    return {"proposal_id": str(o.proposal_id), "version": o.version, "status": STATUS_NAMES.get(o.status, str(o.status)),
+            "report_uri": o.report_uri, "content_hash": o.content_hash, "publisher": o.publisher,
+            "block_number": o.block_number, "tx_hash": o.tx_hash}
+
+
+def publish(services: Services, who: Principal, proposal_id: int, *, status: str, summary_ja: str, summary_en: str,
+            body_ja: str, body_en: str, links: list[str]) -> relay.JobView:
+    city = who.require("city")
+    if status not in STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+    report = {"schema": REPORT_SCHEMA, "proposal_id": str(proposal_id), "status": status,
+              "summary": {"ja": summary_ja, "en": summary_en}, "body": {"ja": body_ja, "en": body_en},
+              "links": links, "publisher": city}
+    registry = services.contract("OutcomeRegistry")
+    with services.transaction() as session:
+        cid, content_hash = documents.pin_json(services, session, kind="outcome-report", document=report,
+                                               pinned_by=city)
+        # Unknown proposal, voting not ended, ...: refused now with the registry's own error.
+        chain_checks.would_succeed(services, registry.functions.publishOutcome(
+            proposal_id, STATUSES[status], f"ipfs://{cid}", bytes.fromhex(content_hash[2:])), services.keys.city.address)
+        count = session.scalar(select(func.count()).select_from(Outcome).where(
+            Outcome.chain_id == services.chain_id, Outcome.proposal_id == proposal_id)) or 0
+        job, _ = relay.accept(
+            session, kind="publish-outcome",
+            dedupe_key=f"publish-outcome:{services.chain_id}:{proposal_id}:{cid}:{count}",
+            requested_by=city, signer="city", sender=services.keys.city.address,
+            payload={"proposal_id": str(proposal_id), "status": STATUSES[status], "report_uri": f"ipfs://{cid}",
+                     "content_hash": content_hash})
+        view = relay.JobView.of(job)
+    services.dispatch(view.id)
+    return view
+
+
+def feed(services: Services, *, page: int, per_page: int) -> dict[str, Any]:
+    """Every published outcome version, newest first, with the proposal's titles."""
+    with services.session() as session:
+        base = select(Outcome).where(Outcome.chain_id == services.chain_id)
+        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        rows = session.scalars(base.order_by(Outcome.block_number.desc(), Outcome.log_index.desc())
+                               .offset((page - 1) * per_page).limit(per_page)).all()
+        titles = {d.proposal_id: d for d in session.scalars(select(ProposalDocument).where(
+            ProposalDocument.proposal_id.in_([o.proposal_id for o in rows])))} if rows else {}
+        items = []
+        for o in rows:
+            doc = titles.get(o.proposal_id)
+            items.append({**outcome_view(o), "title_ja": doc.title_ja if doc else None,
+                          "title_en": doc.title_en if doc else None})
+    return {"items": items, "total": total, "page": page, "per_page": per_page}

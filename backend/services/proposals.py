@@ -1,0 +1,246 @@
+"""Proposals: drafted off chain, pinned to IPFS, submitted on chain by the relayer, read back joined with what the
+indexer saw.
+
+Who may draft (the rule is enforced here and documented in the README): the city, freely; a member, when the
+proposal grows out of the issues board — it links at least one issue, and one of its linked issues has at least
+`proposal_min_supports` supports. Proposals without on-chain actions are signals: their single action is a call of
+nothing on the timelock, so they can still be queued and executed.
+
+The on-chain description is `<title ja> / <title en>`, the document's `ipfs://<cid>` and `document-hash: 0x<keccak>`
+(the indexer parses those two), so the proposal id — a hash of the actions and the description — is known before
+submission and the document can be verified by anyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import is_checksum_address, keccak
+from sqlalchemy import func, select
+
+from backend.models._common import utcnow
+from backend.models.chain import Outcome, Proposal, Tally, Vote
+from backend.models.issue import Issue
+from backend.models.metaverse_event import Attendance, MetaverseEvent
+from backend.models.proposal_document import ProposalDocument, ProposalIssue
+from backend.services import chain_checks, documents, relay
+from backend.services.context import Services
+from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, RefusedByChain, Unavailable
+from backend.services.roles import SEGMENTS, Principal
+
+CATEGORIES = {"culture": 0, "town-planning": 1}
+CATEGORY_NAMES = {v: k for k, v in CATEGORIES.items()}
+STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"]
+MAX_ACTIONS = 10
+DOCUMENT_SCHEMA = "kanazawa-dao/proposal-document/v1"
+
+
+@dataclass(frozen=True)
+class Action:
+    target: str
+    value: int = 0
+    calldata: str = "0x"
+
+
+@dataclass(frozen=True)
+class ProposalDraft:
+    title_ja: str
+    title_en: str
+    body_ja: str
+    body_en: str
+    category: str
+    issue_ids: list[int] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+
+def _check_rule(session, services: Services, who: Principal, issue_ids: list[int]) -> list[Issue]:
+    issues = []
+    for issue_id in dict.fromkeys(issue_ids):
+        issue = session.get(Issue, issue_id)
+        if issue is None:
+            raise InvalidInput(f"linked issue {issue_id} does not exist")
+        issues.append(issue)
+    if who.is_city:
+        return issues
+    if not who.is_member:
+        raise Forbidden("proposals are drafted by members (from the issues board) or by the city")
+    needed = services.settings.proposal_min_supports
+    if not issues:
+        raise Forbidden("a member's proposal must grow out of the issues board: link at least one issue")
+    if max(i.support_count for i in issues) < needed:
+        raise Forbidden(f"one of the linked issues needs at least {needed} supports before a member may propose "
+                        "from it (the city may propose without)")
+    return issues
+
+
+def draft(services: Services, who: Principal, d: ProposalDraft) -> dict[str, Any]:
+    author = who.require("member", "city")
+    if d.category not in CATEGORIES:
+        raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}")
+    if len(d.actions) > MAX_ACTIONS:
+        raise InvalidInput(f"at most {MAX_ACTIONS} on-chain actions")
+    for a in d.actions:
+        if not is_checksum_address(a.target):
+            raise InvalidInput(f"action target {a.target!r} must be an EIP-55 checksummed address")
+        if a.value < 0 or a.value >= 2**256:
+            raise InvalidInput("action value must be a uint256")
+        try:
+            bytes.fromhex(a.calldata.removeprefix("0x"))
+        except ValueError:
+            raise InvalidInput("action calldata must be 0x-prefixed hex") from None
+    timelock = services.deployment.contracts["TimelockController"].address
+    actions = d.actions or [Action(timelock)]  # a signal proposal: a no-op call the timelock accepts
+    targets = [a.target for a in actions]
+    values = [a.value for a in actions]
+    calldatas = ["0x" + a.calldata.removeprefix("0x").lower() for a in actions]
+
+    with services.transaction() as session:
+        issues = _check_rule(session, services, who, d.issue_ids)
+        document = {
+            "schema": DOCUMENT_SCHEMA, "category": d.category, "author": author,
+            "title": {"ja": d.title_ja, "en": d.title_en}, "body": {"ja": d.body_ja, "en": d.body_en},
+            "issues": [{"id": i.id, "title": i.title, "source": i.source, "external_id": i.external_id}
+                       for i in issues],
+            "actions": [{"target": t, "value": str(v), "calldata": c} for t, v, c in zip(targets, values, calldatas)],
+            "created_at": utcnow().isoformat(timespec="seconds"),
+        }
+        cid, content_hash = documents.pin_json(services, session, kind="proposal", document=document, pinned_by=author)
+        description = f"{d.title_ja} / {d.title_en}\n\nipfs://{cid}\ndocument-hash: {content_hash}"
+        gov = services.contract("CityGovernor")
+        raw_calldatas = [bytes.fromhex(c[2:]) for c in calldatas]
+        proposal_id = chain_checks.call(services, gov.functions.hashProposal(
+            targets, values, raw_calldatas, keccak(text=description)))
+        if session.scalar(select(ProposalDocument.id).where(ProposalDocument.proposal_id == proposal_id)):
+            raise Conflict(f"this proposal was already submitted as {proposal_id}")
+        chain_checks.would_succeed(services, gov.functions.proposeWithCategory(
+            targets, values, raw_calldatas, description, CATEGORIES[d.category]), services.keys.relayer.address)
+        job, _ = relay.accept(
+            session, kind="propose", dedupe_key=f"propose:{services.chain_id}:{proposal_id}", requested_by=author,
+            signer="relayer", sender=services.keys.relayer.address,
+            payload={"proposal_id": str(proposal_id), "description": description, "category": CATEGORIES[d.category],
+                     "actions": {"targets": targets, "values": [str(v) for v in values], "calldatas": calldatas}})
+        doc = ProposalDocument(chain_id=services.chain_id, proposal_id=proposal_id, author_address=author,
+                               category=CATEGORIES[d.category], title_ja=d.title_ja, title_en=d.title_en,
+                               document_cid=cid, document_hash=content_hash, description=description,
+                               actions=document["actions"], relay_job_id=job.id)
+        session.add(doc)
+        session.flush()
+        for issue in issues:
+            session.add(ProposalIssue(proposal_document_id=doc.id, issue_id=issue.id))
+        job_view = relay.JobView.of(job)
+    services.dispatch(job_view.id)
+    return {"proposal_id": str(proposal_id), "document_cid": cid, "document_uri": f"ipfs://{cid}",
+            "document_hash": content_hash, "job": job_view}
+
+
+# ---------------------------------------------------------------------- reading
+
+
+def _live_state(services: Services, proposal_id: int, fallback: str) -> str:
+    """The governor's state now; when the chain does not answer, what the indexer recorded."""
+    try:
+        return STATES[chain_checks.call(services, services.contract("CityGovernor").functions.state(proposal_id))]
+    except (Unavailable, RefusedByChain):
+        return fallback.capitalize()
+
+
+def _tallies(session, chain_id: int, proposal_id: int) -> dict[str, Any]:
+    rows = session.scalars(select(Tally).where(Tally.chain_id == chain_id, Tally.proposal_id == proposal_id))
+    by_segment = {name: {"for": 0, "against": 0, "abstain": 0} for name in SEGMENTS.values()}
+    for t in rows:
+        by_segment[SEGMENTS.get(t.segment, str(t.segment))] = {"for": t.for_votes, "against": t.against_votes,
+                                                                "abstain": t.abstain_votes}
+    overall = {k: sum(s[k] for s in by_segment.values()) for k in ("for", "against", "abstain")}
+    return {"overall": overall, "by_segment": by_segment}
+
+
+def summary(session, services: Services, p: Proposal, doc: ProposalDocument | None) -> dict[str, Any]:
+    return {
+        "proposal_id": str(p.proposal_id), "proposer": p.proposer, "category": CATEGORY_NAMES.get(p.category, str(p.category)),
+        "title_ja": doc.title_ja if doc else None, "title_en": doc.title_en if doc else None,
+        "author": doc.author_address if doc else None,
+        "document_uri": p.document_uri, "document_hash": p.document_hash,
+        "vote_start": p.vote_start, "vote_end": p.vote_end, "eta": p.eta, "lifecycle": p.lifecycle,
+        "block_number": p.block_number, "tx_hash": p.tx_hash,
+    }
+
+
+def list_proposals(services: Services, *, category: str | None, page: int, per_page: int) -> dict[str, Any]:
+    chain_id = services.chain_id
+    with services.session() as session:
+        query = select(Proposal).where(Proposal.chain_id == chain_id)
+        if category is not None:
+            if category not in CATEGORIES:
+                raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}")
+            query = query.where(Proposal.category == CATEGORIES[category])
+        total = session.scalar(select(func.count()).select_from(query.subquery()))
+        rows = session.scalars(query.order_by(Proposal.block_number.desc(), Proposal.log_index.desc())
+                               .offset((page - 1) * per_page).limit(per_page)).all()
+        docs = {d.proposal_id: d for d in session.scalars(select(ProposalDocument).where(
+            ProposalDocument.proposal_id.in_([p.proposal_id for p in rows])))} if rows else {}
+        items = []
+        for p in rows:
+            item = summary(session, services, p, docs.get(p.proposal_id))
+            item["state"] = _live_state(services, p.proposal_id, p.lifecycle)
+            item["tallies"] = _tallies(session, chain_id, p.proposal_id)["overall"]
+            items.append(item)
+    return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def detail(services: Services, proposal_id: int) -> dict[str, Any]:
+    chain_id = services.chain_id
+    with services.session() as session:
+        p = session.get(Proposal, (chain_id, proposal_id))
+        doc = session.scalar(select(ProposalDocument).where(ProposalDocument.proposal_id == proposal_id))
+        if p is None:
+            if doc is not None:
+                raise NotFound(f"proposal {proposal_id} was submitted (job {doc.relay_job_id}) but is not indexed yet",
+                               job_id=doc.relay_job_id)
+            raise NotFound(f"no proposal {proposal_id}")
+        item = summary(session, services, p, doc)
+        item["state"] = _live_state(services, proposal_id, p.lifecycle)
+        item["actions"] = {"targets": p.targets, "values": p.values, "calldatas": p.calldatas}
+        item["tallies"] = _tallies(session, chain_id, proposal_id)
+        voters = select(Vote.voter).where(Vote.chain_id == chain_id, Vote.proposal_id == proposal_id)
+        voter_count = session.scalar(select(func.count()).select_from(voters.subquery())) or 0
+        item["issues"] = [{"id": i.id, "title": i.title, "status": i.status, "support_count": i.support_count}
+                          for i in session.scalars(select(Issue).join(ProposalIssue, ProposalIssue.issue_id == Issue.id)
+                                                   .where(ProposalIssue.proposal_document_id == (doc.id if doc else -1)))]
+        events = select(MetaverseEvent.id).where(MetaverseEvent.proposal_id == proposal_id)
+        attended = session.scalar(select(func.count(func.distinct(Attendance.attendee))).where(
+            Attendance.event_id.in_(events), Attendance.attendee.in_(voters))) or 0
+        item["attendance_overlap"] = {"related_events": session.scalar(select(func.count()).select_from(events.subquery())),
+                                      "voters_who_attended": attended}
+        item["outcomes"] = outcome_history(session, chain_id, proposal_id)
+    item["turnout"] = _turnout(services, p, voter_count)
+    item["document"] = documents.read_json(services, doc.document_cid) if doc else None
+    return item
+
+
+def _turnout(services: Services, p: Proposal, voters: int) -> dict[str, Any]:
+    """Voters over members at the snapshot (the card's total supply then), when the chain answers."""
+    try:
+        card = services.contract("MembershipCard")
+        eligible = chain_checks.call(services, card.functions.getPastTotalSupply(p.vote_start)) \
+            if services.chain.w3.eth.block_number > p.vote_start else None
+    except (Unavailable, RefusedByChain):
+        eligible = None
+    return {"voters": voters, "eligible": eligible,
+            "ratio": round(voters / eligible, 4) if eligible else None}
+
+
+def outcome_history(session, chain_id: int, proposal_id: int) -> list[dict[str, Any]]:
+    from backend.services.outcomes import outcome_view
+
+    return [outcome_view(o) for o in session.scalars(select(Outcome).where(
+        Outcome.chain_id == chain_id, Outcome.proposal_id == proposal_id).order_by(Outcome.version))]
+
+
+def document_of(services: Services, proposal_id: int) -> dict[str, Any]:
+    with services.session() as session:
+        doc = session.scalar(select(ProposalDocument).where(ProposalDocument.proposal_id == proposal_id))
+        if doc is None:
+            raise NotFound(f"no document for proposal {proposal_id}")
+        cid = doc.document_cid
+    return documents.read_json(services, cid)
