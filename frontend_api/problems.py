@@ -43,7 +43,44 @@ _HTTP_SLUGS = {404: ("not-found", "Not found"), 405: ("method-not-allowed", "Met
                413: ("too-large", "Request too large"), 415: ("unsupported-media-type", "Unsupported media type")}
 
 
+PROBLEM_STATUSES = {
+    "401": "not signed in, or the sign-in was refused",
+    "403": "signed in, but the role does not allow it",
+    "404": "no such resource",
+    "409": "conflicts with the current state, a replay, or the chain would refuse it",
+    "413": "the request body is too large",
+    "422": "the request is not valid (`errors` lists every invalid field)",
+    "503": "the chain or the content store does not answer",
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """Describe the problem responses in the OpenAPI document: every operation may answer them, with
+    `application/problem+json` bodies of the `Problem` schema (FastAPI's default 422 schema is replaced)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = generate()
+        spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+        ref = {"$ref": "#/components/schemas/Problem"}
+        for item in spec["paths"].values():
+            for op in item.values():
+                for status, description in PROBLEM_STATUSES.items():
+                    op["responses"][status] = {"description": description,
+                                               "content": {PROBLEM_MEDIA_TYPE: {"schema": ref}}}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            spec["components"]["schemas"].pop(unused, None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    document_problems(app)
+
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
         return problem(exc.status, exc.slug, exc.title, exc.detail, request, **exc.extra)

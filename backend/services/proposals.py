@@ -19,7 +19,6 @@ from typing import Any
 from eth_utils import is_checksum_address, keccak
 from sqlalchemy import func, select
 
-from backend.models._common import utcnow
 from backend.models.chain import Outcome, Proposal, Tally, Vote
 from backend.models.issue import Issue
 from backend.models.metaverse_event import Attendance, MetaverseEvent
@@ -103,7 +102,6 @@ def draft(services: Services, who: Principal, d: ProposalDraft) -> dict[str, Any
             "issues": [{"id": i.id, "title": i.title, "source": i.source, "external_id": i.external_id}
                        for i in issues],
             "actions": [{"target": t, "value": str(v), "calldata": c} for t, v, c in zip(targets, values, calldatas)],
-            "created_at": utcnow().isoformat(timespec="seconds"),
         }
         cid, content_hash = documents.pin_json(services, session, kind="proposal", document=document, pinned_by=author)
         description = f"{d.title_ja} / {d.title_en}\n\nipfs://{cid}\ndocument-hash: {content_hash}"
