@@ -104,6 +104,7 @@ class Stack:
         message = siwe_message(account.address, nonce)
         response = self.api.post("/auth/verify", json={"message": message, "signature": sign_text(account, message)})
         assert response.status_code == 200, response.text
+        self.api.cookies.clear()  # the session travels as a bearer token: requests without it are anonymous
         return {"Authorization": f"Bearer {response.json()['token']}"}
 
     def wait_job(self, job_id: str, *, timeout: float = 60, statuses: tuple[str, ...] = ("confirmed", "failed")) -> dict:
