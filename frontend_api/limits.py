@@ -1,5 +1,5 @@
-"""Request body limit, enforced before the body is read: by Content-Length when given, and by counting the bytes
-of a streamed body otherwise. Oversized requests get a 413 problem document and nothing is processed."""
+"""Request body limit, enforced before the application sees the body: by Content-Length when given, and by
+reading a streamed (chunked) body up to the limit otherwise. Oversized requests get a 413 problem document and nothing is processed."""
 
 from __future__ import annotations
 
@@ -8,10 +8,6 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frontend_api.problems import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodyLimit:
@@ -31,30 +27,45 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit = self._limit(scope["path"])
+        declared = None
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > limit
+                    declared = int(value)
                 except ValueError:
-                    too_big = False
-                if too_big:
-                    await _reject(send, scope["path"], limit)
-                    return
+                    declared = None
+        if declared is not None:
+            if declared > limit:
+                await _reject(send, scope["path"], limit)
+                return
+            await self.app(scope, receive, send)  # the server holds the client to its Content-Length
+            return
+        # No length given (chunked): read the body here, up to the limit, then hand it on. Raising from inside
+        # the app's receive would be turned into a 400 by the framework's body parser.
+        chunks: list[bytes] = []
         received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge()
-            return message
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            received += len(chunks[-1])
+            if received > limit:
+                await _reject(send, scope["path"], limit)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except BodyTooLarge:
-            await _reject(send, scope["path"], limit)
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def _reject(send: Send, path: str, limit: int) -> None:
