@@ -9,6 +9,7 @@ from celery import shared_task
 
 from backend.services import relay as relay_service
 from backend.services.context import Services
+from backend.services.metaverse_events import plan_attendance_badges
 from backend.services.relay import RetryLater, Relayer
 from backend.tasks.app import RELAY_TASK, SWEEP_TASK
 
@@ -17,6 +18,7 @@ MAX_COUNTDOWN = 30.0
 
 #: Extra work for each sweep (registered by services that need periodic attention, e.g. attendance badges).
 SWEEP_HOOKS: list = []
+SWEEP_HOOKS.append(plan_attendance_badges)
 
 
 @functools.cache
