@@ -75,7 +75,11 @@ class Settings(BaseSettings):
     #: Metaverse webhooks: the signed timestamp may differ from the server's clock by at most this many seconds.
     webhook_tolerance: int = 300
 
-    @field_validator("devnet_run_dir", "deployments_dir", "content_dir")
+    # -- `kanazawa-dao up`
+    #: Where `up` keeps its lock, the logs of the processes it supervises and the demo-seed record.
+    var_dir: Path = REPO_ROOT / "var"
+
+    @field_validator("devnet_run_dir", "deployments_dir", "content_dir", "var_dir")
     @classmethod
     def _relative_to_repo(cls, path: Path) -> Path:
         # Relative paths mean the repository's folders, whatever the current directory.

@@ -1,5 +1,6 @@
 """The `kanazawa-dao` console command. Subcommands are thin: they read `Settings`, call the backend, print.
 
+    kanazawa-dao up [--fresh] [--no-seed] [--api-port N] [--devnet-port N]
     kanazawa-dao devnet up [--port N] [--host H] [--fresh]
     kanazawa-dao devnet down
     kanazawa-dao devnet status [--json]
@@ -47,6 +48,12 @@ def _print_status(st: devnet.DevnetStatus) -> None:
         for name, c in st.deployment.contracts.items():
             print(f"  {name:<{width}}  {c.address}  block {c.block_number}")
     print(f"manifest:  {st.manifest_path}")
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from scripts.up import up
+
+    return up(settings, fresh=args.fresh, seed=not args.no_seed, api_port=args.api_port, devnet_port=args.devnet_port)
 
 
 def cmd_devnet_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -193,6 +200,17 @@ def _redacted(url: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kanazawa-dao", description="Kanazawa co-creation DAO: devnet, indexer and tools.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser(
+        "up", help="the whole service on embedded defaults with the Kanazawa demo data (Ctrl-C stops it)",
+        description="Start (or reuse) the devnet, migrate, run the indexer, worker and API as one supervised group, "
+                    "seed the Kanazawa demo through the API and print the URLs. Ctrl-C stops everything.")
+    p.add_argument("--fresh", action="store_true",
+                   help="start over: wipe the embedded database, broker, content store and the devnet's chain")
+    p.add_argument("--no-seed", action="store_true", help="do not seed the demo data")
+    p.add_argument("--api-port", type=int, help="API port (default: KANAZAWA_DAO_API_PORT or 8000)")
+    p.add_argument("--devnet-port", type=int, help="devnet RPC port (default: KANAZAWA_DAO_DEVNET_PORT or 8545)")
+    p.set_defaults(func=cmd_up)
 
     dev = commands.add_parser("devnet", help="the local chain (anvil) with every contract deployed")
     dev_commands = dev.add_subparsers(dest="devnet_command", required=True, metavar="ACTION")

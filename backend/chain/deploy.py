@@ -35,7 +35,10 @@ class DeploymentParams:
     """Governance settings. Voting delay and period are in blocks (the card's clock); the timelock delay in seconds."""
 
     voting_delay: int = 1
-    voting_period: int = 50
+    #: The devnet mines a block per transaction, so this is "the next 300 transactions": long enough for the demo's
+    #: active proposals to stay open while people try them, short enough for `anvil_mine` to end a period in a
+    #: second (anvil mines thousands of empty blocks slowly: 2,000 took 28 s here).
+    voting_period: int = 300
     proposal_threshold: int = 0
     quorum_percent: int = 10
     timelock_delay: int = 60

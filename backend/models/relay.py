@@ -13,8 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.db import Base, Uint256
 from backend.models._common import Address, Hash, Timestamps
 
-RELAY_KINDS = ("ballot", "claim", "propose", "grant-issuer", "create-badge-type", "mint-badges", "publish-outcome",
-               "fund")
+#: Every kind `relay._build_call` knows ("fund" is the relayer topping up an organisation's issuer key).
+RELAY_KINDS = ("ballot", "claim", "propose", "queue-proposal", "execute-proposal", "grant-issuer", "create-badge-type",
+               "mint-badges", "publish-outcome", "fund")
 RELAY_STATUSES = ("pending", "submitted", "confirmed", "failed")
 
 

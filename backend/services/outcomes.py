@@ -4,15 +4,18 @@ city's key. The registry keeps every version; the public feed reads the indexed 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from eth_utils import keccak
 from sqlalchemy import func, select
 
+from backend.errors import KanazawaDaoError
 from backend.models.chain import Outcome
 from backend.models.proposal_document import ProposalDocument
 from backend.services import chain_checks, documents, relay
 from backend.services.context import Services
-from backend.services.errors import InvalidInput
+from backend.services.errors import InvalidInput, NotFound
 from backend.services.roles import Principal
 
 STATUSES = {"adopted": 1, "rejected": 2, "in-progress": 3, "implemented": 4, "abandoned": 5}
@@ -69,3 +72,56 @@ def feed(services: Services, *, page: int, per_page: int) -> dict[str, Any]:
             items.append({**outcome_view(o), "title_ja": doc.title_ja if doc else None,
                           "title_en": doc.title_en if doc else None})
     return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+# ---------------------------------------------------------------------- checking a report against the chain
+
+#: The result of comparing pinned content with the hash the chain recorded for it.
+VERIFIED, MISMATCH, UNAVAILABLE = "verified", "mismatch", "unavailable"
+
+
+def verify_content(services: Services, *, uri: str | None, content_hash: str | None) -> dict[str, Any]:
+    """Fetch the bytes `uri` (ipfs://<cid>) names from the content store and compare their keccak-256 with
+    `content_hash`, the hash the chain recorded (an outcome's content hash, a proposal's document hash).
+
+    Never raises for a missing or bad document: a public page shows why it could not be verified.
+    Returns `status` (verified, mismatch, unavailable), `uri`, `content_hash`, `computed_hash` (None when no bytes
+    were read), `detail` (why, in English) and `document` (the parsed JSON, None unless the bytes are JSON).
+    """
+    from backend.ipfs.store import ContentIntegrityError, parse_ipfs_uri  # as Services.content: only when used
+
+    result: dict[str, Any] = {"uri": uri, "content_hash": content_hash, "computed_hash": None, "document": None}
+    if not uri or not content_hash:
+        return {**result, "status": UNAVAILABLE, "detail": "the chain records no content URI or hash for it"}
+    try:
+        cid = parse_ipfs_uri(uri)
+        data = services.content.get(cid)
+    except ContentIntegrityError as exc:
+        # The store's bytes do not even hash to the CID: whatever they are, they are not the published content.
+        return {**result, "status": MISMATCH, "detail": str(exc)}
+    except KanazawaDaoError as exc:
+        return {**result, "status": UNAVAILABLE, "detail": str(exc)}
+    computed = "0x" + keccak(data).hex()
+    try:
+        document = json.loads(data)
+    except ValueError:
+        document = None
+    result.update(computed_hash=computed, document=document if isinstance(document, dict) else None)
+    if computed.lower() != content_hash.lower():
+        return {**result, "status": MISMATCH,
+                "detail": f"the content at {uri} hashes to {computed}, but the chain records {content_hash}"}
+    return {**result, "status": VERIFIED, "detail": f"keccak-256 of the content at {uri} equals the on-chain hash"}
+
+
+def report(services: Services, proposal_id: int, version: int) -> dict[str, Any]:
+    """One published outcome version with the proposal's titles and its report, checked against the chain
+    (`verification`, as `verify_content` gives it)."""
+    with services.session() as session:
+        o = session.scalar(select(Outcome).where(Outcome.chain_id == services.chain_id,
+                                                 Outcome.proposal_id == proposal_id, Outcome.version == version))
+        if o is None:
+            raise NotFound(f"no outcome version {version} for proposal {proposal_id}")
+        doc = session.scalar(select(ProposalDocument).where(ProposalDocument.proposal_id == proposal_id))
+        item = {**outcome_view(o), "title_ja": doc.title_ja if doc else None, "title_en": doc.title_en if doc else None}
+    item["verification"] = verify_content(services, uri=item["report_uri"], content_hash=item["content_hash"])
+    return item

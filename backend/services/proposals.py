@@ -132,6 +132,42 @@ def draft(services: Services, who: Principal, d: ProposalDraft) -> dict[str, Any
             "document_hash": content_hash, "job": job_view}
 
 
+# ---------------------------------------------------------------------- carrying out
+
+#: The step, the governor state it needs, and what the proposal is after it.
+STEPS = {"queue": "Succeeded", "execute": "Queued"}
+
+
+def advance(services: Services, who: Principal, proposal_id: int, step: str) -> relay.JobView:
+    """Queue a succeeded proposal in the timelock, or execute a queued one whose delay has passed. Both are open
+    to anyone on chain; the service pays the gas for the city, which carries decisions out (and so decides when
+    the timelock's delay starts). The relayer submits it; the governor's own error refuses a call too early."""
+    city = who.require("city")
+    if step not in STEPS:
+        raise InvalidInput(f"step must be one of {', '.join(STEPS)}")
+    gov = services.contract("CityGovernor")
+    with services.transaction() as session:
+        p = session.get(Proposal, (services.chain_id, proposal_id))
+        if p is None:
+            raise NotFound(f"no proposal {proposal_id} (not indexed yet?)")
+        state = _live_state(services, proposal_id, p.lifecycle)
+        if state != STEPS[step]:
+            raise Conflict(f"proposal {proposal_id} is {state}; {step} needs it {STEPS[step]}", state=state)
+        args = (p.targets, [int(v) for v in p.values], [bytes.fromhex(c.removeprefix("0x")) for c in p.calldatas],
+                keccak(text=p.description))
+        call = gov.functions.queue(*args) if step == "queue" else gov.functions.execute(*args)
+        # Still inside the timelock's delay, ...: refused now with the timelock's own error.
+        chain_checks.would_succeed(services, call, services.keys.relayer.address)
+        job, _ = relay.accept(
+            session, kind=f"{step}-proposal", dedupe_key=f"{step}-proposal:{services.chain_id}:{proposal_id}",
+            requested_by=city, signer="relayer", sender=services.keys.relayer.address,
+            payload={"proposal_id": str(proposal_id), "targets": p.targets, "values": p.values,
+                     "calldatas": p.calldatas, "description_hash": "0x" + keccak(text=p.description).hex()})
+        view = relay.JobView.of(job)
+    services.dispatch(view.id)
+    return view
+
+
 # ---------------------------------------------------------------------- reading
 
 

@@ -132,6 +132,11 @@ def _build_call(services: Services, job: RelayJob) -> tuple[ContractFunction | N
     if job.kind == "publish-outcome":
         return services.contract("OutcomeRegistry").functions.publishOutcome(
             int(p["proposal_id"]), p["status"], p["report_uri"], bytes.fromhex(p["content_hash"][2:])), {}
+    if job.kind in ("queue-proposal", "execute-proposal"):
+        gov = services.contract("CityGovernor")
+        fn = gov.functions.queue if job.kind == "queue-proposal" else gov.functions.execute
+        return fn(p["targets"], [int(v) for v in p["values"]], [bytes.fromhex(c.removeprefix("0x")) for c in p["calldatas"]],
+                  bytes.fromhex(p["description_hash"][2:])), {}
     if job.kind == "fund":
         return None, {"to": p["to"], "value": int(p["value"])}
     raise ValueError(f"unknown relay job kind {job.kind!r}")

@@ -50,6 +50,17 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+def declare_queue(settings: Settings) -> None:
+    """Create the queue on the broker before the API and the worker start. On the embedded broker the first
+    declaration inserts a row: an API and a worker declaring it at the same moment on a new file collide on the
+    unique name and the worker exits (seen with `kanazawa-dao up`), so whoever starts both declares it first."""
+    from kombu import Queue
+
+    app = make_celery(settings)
+    with app.connection_for_write() as connection:
+        Queue(QUEUE, channel=connection.default_channel).declare()
+
+
 def make_dispatch(settings: Settings) -> Dispatch:
     """How the API hands a job to the worker. A failed hand-off is not an error: the job row is committed and the
     worker's sweep will find it."""

@@ -147,3 +147,17 @@ def publish_outcome(body: OutcomeIn, proposal_id: str = ProposalId, svc: Service
     return JobOut.of(outcomes.publish(svc, who, int(proposal_id), status=body.status, summary_ja=body.summary_ja,
                                       summary_en=body.summary_en, body_ja=body.body_ja, body_en=body.body_en,
                                       links=body.links))
+
+
+@router.post("/{proposal_id}/queue", status_code=202, response_model=JobOut,
+             summary="Queue a succeeded proposal in the timelock (city only; relayed)")
+def queue(proposal_id: str = ProposalId, svc: Services = Depends(services),
+          who: Principal = Depends(principal)) -> JobOut:
+    return JobOut.of(proposals.advance(svc, who, int(proposal_id), "queue"))
+
+
+@router.post("/{proposal_id}/execute", status_code=202, response_model=JobOut,
+             summary="Execute a queued proposal once the timelock's delay has passed (city only; relayed)")
+def execute(proposal_id: str = ProposalId, svc: Services = Depends(services),
+            who: Principal = Depends(principal)) -> JobOut:
+    return JobOut.of(proposals.advance(svc, who, int(proposal_id), "execute"))

@@ -99,6 +99,9 @@ MATRIX: dict[tuple[str, str], tuple[Request, set[str] | None]] = {
     ("POST", "/proposals/{proposal_id}/outcomes"): (
         lambda a: {"path": {"proposal_id": a.proposal_id},
                    "json": {"status": "adopted", "summary_ja": "採択", "summary_en": "Adopted"}}, {"city"}),
+    # The matrix's proposal is still active: the city gets 409 (not yet succeeded), the others 401/403.
+    ("POST", "/proposals/{proposal_id}/queue"): (lambda a: {"path": {"proposal_id": a.proposal_id}}, {"city"}),
+    ("POST", "/proposals/{proposal_id}/execute"): (lambda a: {"path": {"proposal_id": a.proposal_id}}, {"city"}),
     ("POST", "/events"): (lambda a: {"json": {"title_ja": "催し", "title_en": "Event", "space": "s",
                                               "starts_at": "2030-01-01T10:00:00+09:00",
                                               "ends_at": "2030-01-01T12:00:00+09:00", "badge_type_id": 999}},

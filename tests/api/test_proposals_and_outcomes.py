@@ -81,6 +81,24 @@ def test_member_proposal_from_a_supported_issue_to_outcome(stack):
     assert early.status_code == 409 and early.json()["error"] == "OutcomeRegistryVotingNotEnded"
 
     dao.mine_to(detail["vote_end"] + 1)
+    # Carried out through the timelock, relayed for the city: queue, refused while the delay runs, then execute.
+    member = stack.sign_in(residents[1])
+    assert stack.api.post(f"/proposals/{proposal_id}/execute", headers=city).status_code == 409  # not queued yet
+    assert stack.api.post(f"/proposals/{proposal_id}/queue", headers=member).status_code == 403
+    queued = stack.api.post(f"/proposals/{proposal_id}/queue", headers=city)
+    assert queued.status_code == 202, queued.text
+    assert stack.wait_job(queued.json()["id"])["status"] == "confirmed"
+    assert stack.api.post(f"/proposals/{proposal_id}/queue", headers=city).status_code == 409  # already queued
+    stack.index()
+    too_early = stack.api.post(f"/proposals/{proposal_id}/execute", headers=city)
+    assert too_early.status_code == 409 and too_early.json()["error"].startswith("Timelock"), too_early.text
+    dao.wait_seconds(61)
+    executed = stack.api.post(f"/proposals/{proposal_id}/execute", headers=city)
+    assert executed.status_code == 202, executed.text
+    assert stack.wait_job(executed.json()["id"])["status"] == "confirmed"
+    stack.index()
+    detail = stack.api.get(f"/proposals/{proposal_id}").json()
+    assert detail["state"] == "Executed" and detail["lifecycle"] == "executed"
     for status in ("adopted", "implemented"):
         response = stack.api.post(f"/proposals/{proposal_id}/outcomes", headers=city, json={
             "status": status, "summary_ja": "照明を設置", "summary_en": "Lights installed", "links": ["https://example.org"]})
