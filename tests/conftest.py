@@ -4,6 +4,7 @@ once, and every test wrapped in evm_snapshot / evm_revert so tests stay independ
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 
 import pytest
@@ -157,3 +158,19 @@ def _redis_url() -> str:
 
     redis.Redis.from_url(url).flushdb()  # a test database of its own (db 15 in .ci/run)
     return url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian chromium driven by playwright (no browser download). Missing chromium is a failure, not a
+    skip: `./dao test` installs it with apt-get when it can, and otherwise these tests say what to install."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("the browser tests need Debian's chromium: `apt-get install chromium fonts-ipafont-gothic` "
+                    "(`./dao test` installs them itself when it runs as root)")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        yield instance
+        instance.close()

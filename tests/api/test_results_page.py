@@ -6,7 +6,6 @@ store file each show their failure), issue text is escaped, and every page is ac
 from __future__ import annotations
 
 import re
-import shutil
 import uuid
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -467,18 +466,6 @@ LOW_CONTRAST = """(() => {
                     return [e.tagName + ': ' + e.textContent.trim().slice(0, 40), (a + 0.05) / (b + 0.05)]; })
         .filter(([, ratio]) => ratio < 4.5);
 })()"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if chromium is None:
-        pytest.skip("no chromium on this machine (./dao test installs it)")
-    with sync_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        yield instance
-        instance.close()
 
 
 def test_the_pages_fit_a_phone_screen(stack, world, browser):
