@@ -185,7 +185,12 @@ def up(settings: Settings, *, fresh: bool = False, seed: bool = True, api_port: 
         if database is not None:
             database.parent.mkdir(parents=True, exist_ok=True)
         migrate.upgrade(settings.database_url)
-        _check_database_matches(settings, deployment)
+        try:
+            _check_database_matches(settings, deployment)
+        except UpError:
+            if not st.reused:  # leave nothing running that this refused run started
+                devnet.down(run_dir=settings.devnet_run_dir)
+            raise
         say("database schema up to date")
         from backend.tasks.app import declare_queue
 
@@ -252,7 +257,7 @@ def _seed(settings: Settings, base_url: str, rpc_url: str, deployment: Deploymen
         return summarise(base_url)
     keys = ServiceKeys.from_settings(deployment.chain_id, relayer_key=settings.relayer_key, city_key=settings.city_key,
                                      organisation_key_secret=settings.organisation_key_secret)
-    say("seeding the Kanazawa demo through the API (about two minutes the first time; an interrupted run resumes) ...")
+    say("seeding the Kanazawa demo through the API (about a minute the first time; an interrupted run resumes) ...")
     try:
         return seed(base_url, rpc_url, record_path, fingerprint, city_key="0x" + bytes(keys.city.key).hex(), log=say)
     except (RuntimeError, TimeoutError) as exc:
