@@ -47,6 +47,21 @@ class Settings(BaseSettings):
     #: Largest request body accepted (bytes); imports of an external issue board may be up to `max_import_bytes`.
     max_body_bytes: int = 1 << 20
     max_import_bytes: int = 8 << 20
+    #: Rate limits on writes (POST, PUT, PATCH, DELETE; reads are not limited): token buckets in each API process
+    #: (frontend_api/ratelimit.py), per client (its IP address) and per address (the signed-in session's, or the
+    #: voter / invitee / attendee / signer of a signed ballot, claim, check-in or sign-in). Sustained writes a
+    #: minute and the burst allowed on top; 0 turns that limit off. Over a limit: 429 with Retry-After.
+    rate_limit_enabled: bool = True
+    rate_limit_per_client: int = 120
+    rate_limit_client_burst: int = 60
+    rate_limit_per_address: int = 30
+    rate_limit_address_burst: int = 20
+    #: Reverse proxies (IP addresses or networks) whose X-Forwarded-For names the client; anyone else's is ignored.
+    rate_limit_trusted_proxies: list[str] = []
+    #: Clients never limited (IP addresses or networks; "local" = callers without an IP address: in-process, a Unix
+    #: socket). Default: this machine, whose own tools write in bulk (`kanazawa-dao up` seeds the demo through
+    #: 127.0.0.1). A reverse proxy on this machine must send X-Forwarded-For (uvicorn believes it from 127.0.0.1).
+    rate_limit_exempt_clients: list[str] = ["127.0.0.0/8", "::1", "local"]
 
     # -- worker (`kanazawa-dao worker`)
     #: Celery broker. Embedded default: a SQLite file (kombu's SQLAlchemy transport), no server needed.

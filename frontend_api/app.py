@@ -1,5 +1,6 @@
 """The FastAPI application: `create_app(settings)`. Routes live in frontend_api/routes/<resource>.py, errors are
-RFC 9457 problem documents (frontend_api/problems.py), request bodies are size-limited (frontend_api/limits.py).
+RFC 9457 problem documents (frontend_api/problems.py), request bodies are size-limited (frontend_api/limits.py),
+writes are rate-limited per client and per address (frontend_api/ratelimit.py).
 
 Served by `kanazawa-dao serve`; the OpenAPI description is at /openapi.json (front ends generate clients from it).
 """
@@ -13,9 +14,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backend.config import Settings
+from backend.services import auth
 from backend.services.context import Dispatch, Services
 from frontend_api import problems
 from frontend_api.limits import BodyLimit
+from frontend_api.ratelimit import RateLimit, check_settings
 import frontend_api.routes
 
 API_VERSION = "1.0.0"
@@ -48,6 +51,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     problems.install(app)
     for router in _routers():
         app.include_router(router)
+    if settings.rate_limit_enabled:  # added first, so it runs inside BodyLimit and reads only bounded bodies
+        check_settings(settings.rate_limit_trusted_proxies, settings.rate_limit_exempt_clients)
+        app.add_middleware(RateLimit, per_client=settings.rate_limit_per_client,
+                           client_burst=settings.rate_limit_client_burst, per_address=settings.rate_limit_per_address,
+                           address_burst=settings.rate_limit_address_burst,
+                           trusted_proxies=settings.rate_limit_trusted_proxies,
+                           exempt_clients=settings.rate_limit_exempt_clients,
+                           session_address=lambda token: auth.session_address(svc, token))
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, overrides={"/issues/import": settings.max_import_bytes})
     return app
 

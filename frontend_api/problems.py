@@ -30,17 +30,20 @@ class Problem(BaseModel):
 
 
 def problem(status: int, slug: str, title: str, detail: str, request: Request | None = None,
-            **extra: Any) -> JSONResponse:
+            *, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status, "detail": detail}
     if request is not None:
         body["instance"] = request.url.path
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": 'Bearer realm="kanazawa-dao"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="kanazawa-dao"'
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers or None)
 
 
-_HTTP_SLUGS = {404: ("not-found", "Not found"), 405: ("method-not-allowed", "Method not allowed"),
-               413: ("too-large", "Request too large"), 415: ("unsupported-media-type", "Unsupported media type")}
+_HTTP_SLUGS = {400: ("bad-request", "Bad request"), 404: ("not-found", "Not found"),
+               405: ("method-not-allowed", "Method not allowed"), 413: ("too-large", "Request too large"),
+               415: ("unsupported-media-type", "Unsupported media type"), 429: ("rate-limited", "Too many requests")}
 
 
 PROBLEM_STATUSES = {
@@ -52,6 +55,13 @@ PROBLEM_STATUSES = {
     "422": "the request is not valid (`errors` lists every invalid field)",
     "503": "the chain or the content store does not answer",
 }
+#: Only operations that take a request body: one that cannot be read at all (not UTF-8) is 400.
+BODY_PROBLEM_STATUSES = {"400": "the request body cannot be read (not UTF-8)"}
+#: Only write operations (POST, PUT, PATCH, DELETE): frontend_api/ratelimit.py.
+WRITE_PROBLEM_STATUSES = {"429": "too many requests from this client or for this address; retry after `Retry-After` seconds"}
+WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds until a request will be accepted again",
+                                      "schema": {"type": "integer", "minimum": 1}}}
 
 
 def document_problems(app: FastAPI) -> None:
@@ -66,10 +76,17 @@ def document_problems(app: FastAPI) -> None:
         spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
         ref = {"$ref": "#/components/schemas/Problem"}
         for item in spec["paths"].values():
-            for op in item.values():
-                for status, description in PROBLEM_STATUSES.items():
+            for method, op in item.items():
+                statuses = dict(PROBLEM_STATUSES)
+                if "requestBody" in op:
+                    statuses.update(BODY_PROBLEM_STATUSES)
+                if method in WRITE_METHODS:
+                    statuses.update(WRITE_PROBLEM_STATUSES)
+                for status, description in sorted(statuses.items()):
                     op["responses"][status] = {"description": description,
                                                "content": {PROBLEM_MEDIA_TYPE: {"schema": ref}}}
+                    if status == "429":
+                        op["responses"][status]["headers"] = RETRY_AFTER_HEADER
         for unused in ("HTTPValidationError", "ValidationError"):
             spec["components"]["schemas"].pop(unused, None)
         app.openapi_schema = spec
@@ -97,7 +114,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
         slug, title = _HTTP_SLUGS.get(exc.status_code, ("http-error", "HTTP error"))
-        return problem(exc.status_code, slug, title, str(exc.detail), request)
+        return problem(exc.status_code, slug, title, str(exc.detail), request, headers=exc.headers)
 
     @app.exception_handler(KanazawaDaoError)
     async def _dao_error(request: Request, exc: KanazawaDaoError):

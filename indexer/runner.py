@@ -9,6 +9,7 @@ still matches is the fork point, everything above it is rolled back and indexed 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import signal
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from backend.chain.artifacts import load_artifacts
@@ -107,8 +109,9 @@ class Indexer:
             max_step_failures: int = 5) -> Progress:
         """Backfill, then follow the head. `once`: stop when caught up. `until`: stop after that block.
 
-        A step that fails on what the RPC said (a missing block, a foreign or undecodable log) wrote nothing; it
-        is tried again after a pause, up to `max_step_failures` times in a row, then the error is raised."""
+        A step that fails on what the RPC said (a missing block, a foreign or undecodable log), or because the
+        database went away (a restart, a dropped connection), wrote nothing; it is tried again after a pause, up to
+        `max_step_failures` times in a row, then the error is raised."""
         self.check_chain()
         last_report = time.monotonic()
         failures = 0
@@ -116,7 +119,10 @@ class Indexer:
             try:
                 advanced = self.step(until=until)
                 failures = 0
-            except (RpcError, IndexerError, UndecodableLog) as exc:
+            # OperationalError / InterfaceError: the database is unreachable or cut the connection (a PostgreSQL
+            # restart killed `kanazawa-dao index` at once, tests/faults/test_postgres_restart.py); the batch's
+            # transaction was rolled back, so the step is simply tried again.
+            except (RpcError, IndexerError, UndecodableLog, OperationalError, InterfaceError) as exc:
                 failures += 1
                 if failures > max_step_failures:
                     raise
@@ -238,7 +244,9 @@ class Indexer:
     def _save_cursor(self, session: Session, block_number: int, block_hash: str) -> None:
         store.upsert(session, m.IndexerCursor, [{
             "chain_id": self.chain_id, "block_number": block_number, "block_hash": block_hash,
-            "manifest_hash": self.fingerprint}], keys=["chain_id"])
+            "manifest_hash": self.fingerprint,
+            # set here: an upsert does not fire the column's onupdate, and /health shows when the indexer last moved
+            "updated_at": dt.datetime.now(dt.timezone.utc)}], keys=["chain_id"])
 
     # ------------------------------------------------------------------ reorgs
 

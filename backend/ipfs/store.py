@@ -54,6 +54,10 @@ class ContentStoreUnavailable(ContentStoreError):
     """The IPFS node does not answer."""
 
 
+class ContentStoreWriteError(ContentStoreUnavailable, OSError):
+    """The local store's disk refused a write (read-only, full, gone): unavailable, and still the OSError it was."""
+
+
 class ContentStore(Protocol):
     def add(self, data: bytes) -> str:
         """Store and pin `data`; return its CID. Adding the same bytes again is harmless."""
@@ -139,18 +143,25 @@ class LocalStore:
         _check_size(data)
         cid = compute_cid(data)
         path = self._path(cid)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "wb") as f:
-                os.fchmod(f.fileno(), 0o644)
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    os.fchmod(f.fileno(), 0o644)
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            # A read-only, full or vanished store directory is the store being unavailable (callers answer 503 and
+            # write nothing), not an unexpected error (tests/faults/test_content_store_unwritable.py).
+            raise ContentStoreWriteError(
+                f"the local content store at {self.root} cannot write {cid}: {exc.strerror or exc}"
+            ) from None
         return cid
 
     def get(self, cid: str) -> bytes:

@@ -21,6 +21,7 @@ from backend.models.relay import RelayJob
 from backend.services import chain_checks, relay
 from backend.services.context import Services
 from backend.services.errors import Conflict, InvalidInput, InvalidSignature, NotFound, RefusedByChain
+from backend.services.proposals import cached_contract
 
 STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"]
 SUPPORT = {0: "against", 1: "for", 2: "abstain"}
@@ -35,8 +36,16 @@ class BallotIn:
     signature: str
 
 
+#: The governor's EIP-712 domain per (chain, address): fixed at deployment, read once instead of once per ballot.
+_DOMAINS: dict[tuple[int, str], dict] = {}
+
+
 def governor_domain(services: Services) -> dict:
-    return eip712.domain_of(services.contract("CityGovernor"))
+    gov = cached_contract(services, "CityGovernor")
+    key = (services.chain_id, gov.address)
+    if key not in _DOMAINS:
+        _DOMAINS[key] = eip712.domain_of(gov)
+    return dict(_DOMAINS[key])
 
 
 def _unfinished(session, order_key: str) -> list[RelayJob]:
@@ -46,7 +55,7 @@ def _unfinished(session, order_key: str) -> list[RelayJob]:
 
 def next_nonce(services: Services, voter: str) -> int:
     """The nonce the voter's next ballot must carry: on-chain nonce + ballots still in flight."""
-    gov = services.contract("CityGovernor")
+    gov = cached_contract(services, "CityGovernor")
     onchain = chain_checks.call(services, gov.functions.nonces(voter))
     with services.session() as session:
         in_flight = [j.order_nonce for j in _unfinished(session, _order_key(services, voter))]
@@ -85,7 +94,7 @@ def accept(services: Services, ballot: BallotIn) -> tuple[relay.JobView, bool]:
                 return relay.JobView.of(existing), False
             raise Conflict(f"a different ballot with nonce {ballot.nonce} of {ballot.voter} was already accepted")
 
-    gov = services.contract("CityGovernor")
+    gov = cached_contract(services, "CityGovernor")
     try:
         state = STATES[chain_checks.call(services, gov.functions.state(ballot.proposal_id))]
     except RefusedByChain as exc:

@@ -255,10 +255,13 @@ def search(services: Services, f: IssueFilter, *, page: int = 1, per_page: int =
         raise InvalidInput("page starts at 1; per_page is 1..100")
     with services.session() as session:
         conditions = _conditions(session, f)
-        total = session.scalar(select(func.count(Issue.id)).where(*conditions)) or 0
         offset = (page - 1) * per_page
-        rows = [] if offset >= total else session.scalars(
-            select(Issue).where(*conditions).order_by(*SORTS[f.sort]).offset(offset).limit(per_page)).all()
+        # The page and the total in one pass over the matching issues (a text search scans them all): the total
+        # rides along as a window count; only a page past the end needs a count of its own.
+        found = session.execute(select(Issue, func.count().over().label("total")).where(*conditions)
+                                .order_by(*SORTS[f.sort]).offset(offset).limit(per_page)).all()
+        rows = [issue for issue, _total in found]
+        total = found[0].total if found else session.scalar(select(func.count(Issue.id)).where(*conditions)) or 0
         counts = _comment_counts(session, [i.id for i in rows])
         items = [_view(i, counts.get(i.id, 0)) for i in rows]
     return {"items": items, "total": total, "page": page, "per_page": per_page}

@@ -19,10 +19,11 @@ from typing import Any
 from eth_utils import is_checksum_address, keccak
 from sqlalchemy import func, select
 
-from backend.models.chain import Outcome, Proposal, Tally, Vote
+from backend.models.chain import IndexerCursor, Outcome, Proposal, Tally, Vote
 from backend.models.issue import Issue
 from backend.models.metaverse_event import Attendance, MetaverseEvent
 from backend.models.proposal_document import ProposalDocument, ProposalIssue
+from backend.models.relay import RelayJob
 from backend.services import chain_checks, documents, relay
 from backend.services.context import Services
 from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, RefusedByChain, Unavailable
@@ -158,8 +159,12 @@ def advance(services: Services, who: Principal, proposal_id: int, step: str) -> 
         call = gov.functions.queue(*args) if step == "queue" else gov.functions.execute(*args)
         # Still inside the timelock's delay, ...: refused now with the timelock's own error.
         chain_checks.would_succeed(services, call, services.keys.relayer.address)
+        # One live request per step; a failed one (e.g. the chain moved on) may be asked again.
+        failed = session.scalar(select(func.count()).select_from(RelayJob).where(
+            RelayJob.kind == f"{step}-proposal", RelayJob.status == "failed",
+            RelayJob.dedupe_key.startswith(f"{step}-proposal:{services.chain_id}:{proposal_id}:")))
         job, _ = relay.accept(
-            session, kind=f"{step}-proposal", dedupe_key=f"{step}-proposal:{services.chain_id}:{proposal_id}",
+            session, kind=f"{step}-proposal", dedupe_key=f"{step}-proposal:{services.chain_id}:{proposal_id}:{failed}",
             requested_by=city, signer="relayer", sender=services.keys.relayer.address,
             payload={"proposal_id": str(proposal_id), "targets": p.targets, "values": p.values,
                      "calldatas": p.calldatas, "description_hash": "0x" + keccak(text=p.description).hex()})
@@ -174,19 +179,109 @@ def advance(services: Services, who: Principal, proposal_id: int, step: str) -> 
 def _live_state(services: Services, proposal_id: int, fallback: str) -> str:
     """The governor's state now; when the chain does not answer, what the indexer recorded."""
     try:
-        return STATES[chain_checks.call(services, services.contract("CityGovernor").functions.state(proposal_id))]
+        return STATES[chain_checks.call(services, cached_contract(services, "CityGovernor").functions.state(proposal_id))]
     except (Unavailable, RefusedByChain):
         return fallback.capitalize()
 
 
-def _tallies(session, chain_id: int, proposal_id: int) -> dict[str, Any]:
-    rows = session.scalars(select(Tally).where(Tally.chain_id == chain_id, Tally.proposal_id == proposal_id))
+#: Contract objects per (web3 instance, address): web3 builds one in ~30 ms of CPU (it validates and indexes the
+#: whole ABI), more than the rest of a request; they hold no per-call state, so one serves every request.
+_CONTRACTS: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+def cached_contract(services: Services, name: str):
+    w3 = services.chain.w3
+    key = (id(w3), services.deployment.contracts[name].address)
+    cached = _CONTRACTS.get(key)
+    if cached is None or cached[0] is not w3:
+        cached = _CONTRACTS[key] = (w3, services.contract(name))
+    return cached[1]
+
+
+#: Answers of the chain about the past, which can never change: the governor's quorum at a snapshot and the
+#: card supply at a block, both only asked for blocks below the head. Keyed by chain and contract address.
+_PAST: dict[tuple[int, str, str, int], int] = {}
+_PAST_LIMIT = 100_000
+
+
+def _past(services: Services, contract: str, fn_name: str, block: int) -> int:
+    key = (services.chain_id, services.deployment.contracts[contract].address, fn_name, block)
+    value = _PAST.get(key)
+    if value is None:
+        value = chain_checks.call(services, getattr(cached_contract(services, contract).functions, fn_name)(block))
+        if len(_PAST) >= _PAST_LIMIT:
+            _PAST.clear()
+        _PAST[key] = value
+    return value
+
+
+def _head(services: Services) -> int | None:
+    """The chain's current block, read once per request (None when the chain does not answer)."""
+    try:
+        return services.chain.w3.eth.block_number
+    except Exception:  # noqa: BLE001 - connection errors of every transport
+        return None
+
+
+def _indexed_to(session, chain_id: int) -> int:
+    cursor = session.get(IndexerCursor, chain_id)
+    return cursor.block_number if cursor is not None else -1
+
+
+def _state(services: Services, p: Proposal, tallies: dict[str, Any], head: int | None, indexed_to: int) -> str:
+    """The governor's state, derived from what the index knows and the head instead of an RPC per proposal.
+
+    OpenZeppelin's `Governor.state` with the block number as clock: Pending while the snapshot is not below the
+    head, Active up to and including the deadline, then Defeated unless the quorum (the governor's own
+    `quorum(snapshot)`, a fact about the past, cached) is reached by for + abstain and the vote succeeded (more for
+    than against; town planning also more for than against among residents), else Succeeded. Canceled and
+    executed are final once indexed. The governor stays the source of truth where the index cannot know: a queued
+    proposal (the timelock may have executed or cancelled it since), a vote that ended above what the indexer has
+    seen (the tallies may be incomplete), and whenever the chain does not answer (then what the indexer recorded).
+    """
+    if p.lifecycle == "canceled":
+        return "Canceled"
+    if p.lifecycle == "executed":
+        return "Executed"
+    if p.lifecycle != "created" or head is None:
+        return _live_state(services, p.proposal_id, p.lifecycle)
+    if p.vote_start >= head:
+        return "Pending"
+    if p.vote_end >= head:
+        return "Active"
+    if p.vote_end > indexed_to:
+        return _live_state(services, p.proposal_id, p.lifecycle)
+    try:
+        quorum = _past(services, "CityGovernor", "quorum", p.vote_start)
+    except (Unavailable, RefusedByChain):
+        return _live_state(services, p.proposal_id, p.lifecycle)
+    overall, residents = tallies["overall"], tallies["by_segment"][SEGMENTS[1]]
+    reached = quorum <= overall["for"] + overall["abstain"]
+    succeeded = overall["for"] > overall["against"] and (
+        p.category != CATEGORIES["town-planning"] or residents["for"] > residents["against"])
+    return "Succeeded" if reached and succeeded else "Defeated"
+
+
+def _tally_view(rows) -> dict[str, Any]:
     by_segment = {name: {"for": 0, "against": 0, "abstain": 0} for name in SEGMENTS.values()}
     for t in rows:
         by_segment[SEGMENTS.get(t.segment, str(t.segment))] = {"for": t.for_votes, "against": t.against_votes,
                                                                 "abstain": t.abstain_votes}
     overall = {k: sum(s[k] for s in by_segment.values()) for k in ("for", "against", "abstain")}
     return {"overall": overall, "by_segment": by_segment}
+
+
+def _tallies(session, chain_id: int, proposal_id: int) -> dict[str, Any]:
+    return _tally_view(session.scalars(select(Tally).where(Tally.chain_id == chain_id, Tally.proposal_id == proposal_id)))
+
+
+def _tallies_of(session, chain_id: int, proposal_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The tallies of several proposals in one query."""
+    rows: dict[int, list[Tally]] = {p: [] for p in proposal_ids}
+    if proposal_ids:
+        for t in session.scalars(select(Tally).where(Tally.chain_id == chain_id, Tally.proposal_id.in_(proposal_ids))):
+            rows[t.proposal_id].append(t)
+    return {p: _tally_view(r) for p, r in rows.items()}
 
 
 def summary(session, services: Services, p: Proposal, doc: ProposalDocument | None) -> dict[str, Any]:
@@ -213,11 +308,14 @@ def list_proposals(services: Services, *, category: str | None, page: int, per_p
                                .offset((page - 1) * per_page).limit(per_page)).all()
         docs = {d.proposal_id: d for d in session.scalars(select(ProposalDocument).where(
             ProposalDocument.proposal_id.in_([p.proposal_id for p in rows])))} if rows else {}
+        tallies = _tallies_of(session, chain_id, [p.proposal_id for p in rows])
+        head = _head(services) if rows else None
+        indexed_to = _indexed_to(session, chain_id) if rows else -1
         items = []
         for p in rows:
             item = summary(session, services, p, docs.get(p.proposal_id))
-            item["state"] = _live_state(services, p.proposal_id, p.lifecycle)
-            item["tallies"] = _tallies(session, chain_id, p.proposal_id)["overall"]
+            item["state"] = _state(services, p, tallies[p.proposal_id], head, indexed_to)
+            item["tallies"] = tallies[p.proposal_id]["overall"]
             items.append(item)
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
@@ -233,9 +331,11 @@ def detail(services: Services, proposal_id: int) -> dict[str, Any]:
                                job_id=doc.relay_job_id)
             raise NotFound(f"no proposal {proposal_id}")
         item = summary(session, services, p, doc)
-        item["state"] = _live_state(services, proposal_id, p.lifecycle)
-        item["actions"] = {"targets": p.targets, "values": p.values, "calldatas": p.calldatas}
+        head = _head(services)
         item["tallies"] = _tallies(session, chain_id, proposal_id)
+        item["state"] = _state(services, p, item["tallies"], head, _indexed_to(session, chain_id))
+        item["actions"] = {"targets": p.targets, "values": p.values, "calldatas": p.calldatas}
+        item["tallies"] = item.pop("tallies")  # the key order of the response, as before
         voters = select(Vote.voter).where(Vote.chain_id == chain_id, Vote.proposal_id == proposal_id)
         voter_count = session.scalar(select(func.count()).select_from(voters.subquery())) or 0
         item["issues"] = [{"id": i.id, "title": i.title, "status": i.status, "support_count": i.support_count}
@@ -247,17 +347,17 @@ def detail(services: Services, proposal_id: int) -> dict[str, Any]:
         item["attendance_overlap"] = {"related_events": session.scalar(select(func.count()).select_from(events.subquery())),
                                       "voters_who_attended": attended}
         item["outcomes"] = outcome_history(session, chain_id, proposal_id)
-    item["turnout"] = _turnout(services, p, voter_count)
+    item["turnout"] = _turnout(services, p, voter_count, head)
     item["document"] = documents.read_json(services, doc.document_cid) if doc else None
     return item
 
 
-def _turnout(services: Services, p: Proposal, voters: int) -> dict[str, Any]:
-    """Voters over members at the snapshot (the card's total supply then), when the chain answers."""
+def _turnout(services: Services, p: Proposal, voters: int, head: int | None) -> dict[str, Any]:
+    """Voters over members at the snapshot (the card's total supply then, cached: it cannot change), when the chain
+    answers."""
     try:
-        card = services.contract("MembershipCard")
-        eligible = chain_checks.call(services, card.functions.getPastTotalSupply(p.vote_start)) \
-            if services.chain.w3.eth.block_number > p.vote_start else None
+        eligible = _past(services, "MembershipCard", "getPastTotalSupply", p.vote_start) \
+            if head is not None and head > p.vote_start else None
     except (Unavailable, RefusedByChain):
         eligible = None
     return {"voters": voters, "eligible": eligible,

@@ -12,13 +12,17 @@ Guarantees, and how:
   so a ballot waits while an earlier ballot of the same voter is still pending.
 - Definitive vs transient: a refusal by the contract (a custom error, found by the gas estimate or the receipt)
   fails the job with the error's name; a transport error (chain down, timeout) is retried with capped backoff.
-- Concurrency: a worker leases a job (an atomic UPDATE) while it works on it; nonces of a sender are allocated
-  atomically (one UPDATE ... RETURNING), so workers in parallel never share a nonce.
+- Concurrency: a worker leases a job (an atomic UPDATE) while it works on it and renews the lease while it does, so
+  the lease of a killed worker lapses within LEASE and the sweep hands the job on; a job is signed only while it is
+  still pending (checked under a row lock), so even a lapsed lease never signs it twice; nonces of a sender are
+  allocated atomically (one UPDATE ... RETURNING), so workers in parallel never share a nonce.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +41,12 @@ from backend.models.relay import RelayJob, RelaySender
 from backend.services.context import Services
 from backend.services.errors import NotFound
 
-LEASE = dt.timedelta(seconds=90)
+#: How long a job stays held without a renewal. Was 90 s, unrenewed: a worker killed mid-job (or one that could not
+#: release its leases while the database restarted) stalled those jobs, and the voter's later ballots, for 90 s
+#: (tests/faults/test_worker_killed.py, test_postgres_restart.py). Now a live worker renews its leases every
+#: RENEW_EVERY_S, so only a dead or cut-off worker's lease lapses, and soon.
+LEASE = dt.timedelta(seconds=20)
+RENEW_EVERY_S = 5.0
 RECEIPT_WAIT_S = 20
 #: Issuer keys of organisations get topped up by the relayer when they run low.
 ORGANISATION_MIN_BALANCE = 5 * 10**16
@@ -69,7 +78,12 @@ class JobView:
     @classmethod
     def of(cls, job: RelayJob) -> JobView:
         return cls(job.id, job.kind, job.status, job.tx_hash, job.block_number, job.error, job.result or {},
-                   job.created_at, job.updated_at)
+                   _utc(job.created_at), _utc(job.updated_at))
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Times are stored in UTC; SQLite returns them without their zone."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 # ---------------------------------------------------------------------- accepting
@@ -204,9 +218,13 @@ class Relayer:
                        or_(RelayJob.leased_until.is_(None), RelayJob.leased_until < now))
                 .values(leased_until=now + LEASE, attempts=RelayJob.attempts + 1)
             )
-            return result.rowcount == 1
+            leased = result.rowcount == 1
+        if leased:
+            _renewer.hold(self.services, job_id)
+        return leased
 
     def _release(self, job_id: str) -> None:
+        _renewer.drop(job_id)
         with self.services.transaction() as session:
             session.execute(update(RelayJob).where(RelayJob.id == job_id).values(leased_until=None))
 
@@ -256,10 +274,14 @@ class Relayer:
             raise RetryLater(f"chain unavailable: {exc}", countdown=3) from None
 
         with services.transaction() as session:
+            # Still pending? Should this worker's lease have lapsed (cut off from the database past LEASE), another
+            # may have signed the job meanwhile: signing it again would put it on chain twice.
+            job = session.get(RelayJob, job_id, with_for_update=True, populate_existing=True)
+            if job.status != "pending":
+                raise RetryLater(f"job {job_id} was {job.status} by another worker meanwhile", countdown=1)
             nonce = _allocate_nonce(session, sender.address, pending_nonce)
             tx["nonce"] = nonce
             raw, tx_hash = chain.sign(tx, sender)
-            job = session.get(RelayJob, job_id)
             job.status, job.tx_nonce, job.tx_hash, job.raw_tx, job.error = "submitted", nonce, tx_hash, raw, None
         self.log(f"job {job_id} ({job.kind}) signed as {tx_hash} nonce {nonce}")
         self._broadcast(raw)
@@ -334,6 +356,46 @@ class Relayer:
 
     def _chain(self):
         return self.services.chain
+
+
+class _LeaseRenewer:
+    """Renews, from one background thread, the leases of the jobs this process is working on."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, Services] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, services: Services, job_id: str) -> None:
+        with self._lock:
+            self._held[job_id] = services
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="relay-lease-renewer", daemon=True)
+                self._thread.start()
+
+    def drop(self, job_id: str) -> None:
+        with self._lock:
+            self._held.pop(job_id, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(RENEW_EVERY_S)
+            with self._lock:
+                held = list(self._held.items())
+            by_services: dict[int, tuple[Services, list[str]]] = {}
+            for job_id, services in held:
+                by_services.setdefault(id(services), (services, []))[1].append(job_id)
+            for services, job_ids in by_services.values():
+                try:
+                    with services.transaction() as session:
+                        session.execute(update(RelayJob).where(RelayJob.id.in_(job_ids),
+                                                               RelayJob.leased_until.is_not(None))
+                                        .values(leased_until=utcnow() + LEASE))
+                except Exception:  # noqa: BLE001 - database away: the lease may lapse; _submit's check keeps it safe
+                    pass
+
+
+_renewer = _LeaseRenewer()
 
 
 def _receipt(w3: Web3, tx_hash: str) -> Any:

@@ -3,11 +3,13 @@ GET /ballots/typed-data for the exact message to sign (with the voter's next non
 
 from __future__ import annotations
 
+from eth_utils import is_checksum_address
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from backend.services import ballots, relay
 from backend.services.context import Services
+from backend.services.errors import InvalidInput
 from frontend_api.deps import services
 from frontend_api.schemas import Address, Hex, JobOut, Uint256Str
 
@@ -35,6 +37,8 @@ def post_ballot(body: BallotIn, response: Response, svc: Services = Depends(serv
 @router.get("/typed-data", summary="The EIP-712 ballot to sign, with the voter's next nonce")
 def get_typed_data(proposal_id: str = Query(pattern=r"^[0-9]{1,78}$"), support: int = Query(ge=0, le=2),
                    voter: str = Query(pattern=r"^0x[0-9a-fA-F]{40}$"), svc: Services = Depends(services)) -> dict:
+    if not is_checksum_address(voter):  # as POST /ballots requires; a bad checksum is a typo, not a chain fault
+        raise InvalidInput("voter must be an EIP-55 checksummed address")
     data = ballots.typed_data(svc, proposal_id=int(proposal_id), support=support, voter=voter)
     data["message"] = {k: str(v) if isinstance(v, int) and k != "support" else v for k, v in data["message"].items()}
     return data

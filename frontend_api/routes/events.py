@@ -5,9 +5,9 @@ attendance and badge; attendance badges are minted after the event (by the worke
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -15,9 +15,11 @@ from backend.services import metaverse_events
 from backend.services.context import Services
 from backend.services.roles import Principal
 from frontend_api.deps import principal, services
+from frontend_api.routes import MAX_PAGE, MAX_ROW_ID, UtcDatetime
 from frontend_api.schemas import Address, Hex, JobOut
 
 router = APIRouter(prefix="/events", tags=["events"])
+EventId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the event's id")]
 
 
 class EventIn(BaseModel):
@@ -28,7 +30,7 @@ class EventIn(BaseModel):
                        examples=["Kanazawa Metaverse: Tsuzumi-mon gate plaza"])
     starts_at: AwareDatetime
     ends_at: AwareDatetime = Field(description="after starts_at, at most 7 days later")
-    badge_type_id: int = Field(ge=1, description="an attendance badge type of the organisation (as indexed)")
+    badge_type_id: int = Field(ge=1, le=2**63 - 1, description="an attendance badge type of the organisation (as indexed)")
     proposal_id: str | None = Field(default=None, pattern=r"^[0-9]{1,78}$",
                                     description="the proposal the event discusses (uint256, decimal)")
 
@@ -40,14 +42,14 @@ class EventOut(BaseModel):
     title_en: str
     description: str
     space: str
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
     state: str = Field(description="upcoming | ongoing | ended")
     badge_type_id: int
     proposal_id: str | None
     attendance_count: int
     badges_minted: int
-    created_at: dt.datetime
+    created_at: UtcDatetime
 
 
 class EventCreatedOut(EventOut):
@@ -93,7 +95,7 @@ class CheckInOut(BaseModel):
     event_id: int
     attendee: str
     source: str = Field(description="webhook | check-in: how the attendance was first recorded")
-    attended_at: dt.datetime
+    attended_at: UtcDatetime
     duplicate: bool = Field(description="the attendee was already recorded; nothing new was written")
 
 
@@ -109,8 +111,8 @@ class AttendanceOut(BaseModel):
     badge_type_id: int
     attendee: str
     source: str
-    attended_at: dt.datetime
-    recorded_at: dt.datetime
+    attended_at: UtcDatetime
+    recorded_at: UtcDatetime
     badge: BadgeStatus
 
 
@@ -129,13 +131,13 @@ def create_event(body: EventIn, svc: Services = Depends(services), who: Principa
 @router.get("", response_model=EventPage, summary="Events with their attendance counts")
 def list_events(when: str | None = Query(default=None, pattern="^(upcoming|past)$",
                                          description="upcoming: not ended yet, soonest first; past: latest first"),
-                organisation_id: int | None = None, page: int = Query(default=1, ge=1),
+                organisation_id: int | None = Query(default=None, ge=1, le=MAX_ROW_ID), page: int = Query(default=1, ge=1, le=MAX_PAGE),
                 per_page: int = Query(default=20, ge=1, le=100), svc: Services = Depends(services)) -> dict:
     return metaverse_events.list_events(svc, when=when, organisation_id=organisation_id, page=page, per_page=per_page)
 
 
 @router.get("/{event_id}", response_model=EventOut, summary="One event with its attendance counts")
-def get_event(event_id: int, svc: Services = Depends(services)) -> dict:
+def get_event(event_id: EventId, svc: Services = Depends(services)) -> dict:
     return metaverse_events.get(svc, event_id)
 
 
@@ -147,7 +149,7 @@ def get_event(event_id: int, svc: Services = Depends(services)) -> dict:
                          "delivery), `X-Kanazawa-Signature: sha256=<hex HMAC-SHA256(webhook secret, "
                          "'<timestamp>.' + raw body)>`. A stale timestamp or a bad signature is 401, a delivery id "
                          "seen before is 409 `replayed`.")
-async def webhook(event_id: int, request: Request, svc: Services = Depends(services),
+async def webhook(event_id: EventId, request: Request, svc: Services = Depends(services),
                   x_kanazawa_timestamp: str | None = Header(default=None),
                   x_kanazawa_signature: str | None = Header(default=None),
                   x_kanazawa_delivery: str | None = Header(default=None)) -> dict:
@@ -157,7 +159,7 @@ async def webhook(event_id: int, request: Request, svc: Services = Depends(servi
 
 
 @router.get("/{event_id}/check-in-typed-data", summary="The EIP-712 check-in to sign, stamped now")
-def get_check_in_typed_data(event_id: int, attendee: str = Query(pattern=r"^0x[0-9a-fA-F]{40}$"),
+def get_check_in_typed_data(event_id: EventId, attendee: str = Query(pattern=r"^0x[0-9a-fA-F]{40}$"),
                             code: str = Query(min_length=1, max_length=32),
                             svc: Services = Depends(services)) -> dict[str, Any]:
     return metaverse_events.check_in_typed_data(svc, event_id, attendee=attendee, code=code)
@@ -166,7 +168,7 @@ def get_check_in_typed_data(event_id: int, attendee: str = Query(pattern=r"^0x[0
 @router.post("/{event_id}/check-ins", status_code=201, response_model=CheckInOut,
              summary="Check in with the event's code, signed by the attendee (no sign-in needed)",
              responses={200: {"model": CheckInOut, "description": "the attendee was already recorded"}})
-def post_check_in(event_id: int, body: CheckInIn, response: Response, svc: Services = Depends(services)) -> dict:
+def post_check_in(event_id: EventId, body: CheckInIn, response: Response, svc: Services = Depends(services)) -> dict:
     result = metaverse_events.check_in(svc, event_id, attendee=body.attendee, code=body.code,
                                        timestamp=body.timestamp, signature=body.signature)
     if result["duplicate"]:
@@ -176,11 +178,11 @@ def post_check_in(event_id: int, body: CheckInIn, response: Response, svc: Servi
 
 @router.get("/{event_id}/attendance/me", response_model=AttendanceOut,
             summary="Your own attendance and badge (signed in)")
-def get_my_attendance(event_id: int, svc: Services = Depends(services), who: Principal = Depends(principal)) -> dict:
+def get_my_attendance(event_id: EventId, svc: Services = Depends(services), who: Principal = Depends(principal)) -> dict:
     return metaverse_events.my_attendance(svc, who, event_id)
 
 
 @router.post("/{event_id}/mint-badges", status_code=202, response_model=MintPlanOut,
              summary="Plan the attendance badges of your ended event now, retrying failed batches (the organisation)")
-def mint_badges(event_id: int, svc: Services = Depends(services), who: Principal = Depends(principal)) -> MintPlanOut:
+def mint_badges(event_id: EventId, svc: Services = Depends(services), who: Principal = Depends(principal)) -> MintPlanOut:
     return MintPlanOut(jobs=[JobOut.of(j) for j in metaverse_events.mint_badges_now(svc, who, event_id)])

@@ -15,6 +15,8 @@ from backend.services import issues
 from backend.services.context import Services
 from backend.services.roles import Principal
 from frontend_api.deps import principal, services
+from frontend_api.problems import PROBLEM_MEDIA_TYPE
+from frontend_api.routes import MAX_PAGE, MAX_ROW_ID, UtcDatetime
 from frontend_api.schemas import Page
 
 router = APIRouter(prefix="/issues", tags=["issues"])
@@ -22,7 +24,7 @@ router = APIRouter(prefix="/issues", tags=["issues"])
 Category = Literal[ISSUE_CATEGORIES]  # type: ignore[valid-type]
 Status = Literal[ISSUE_STATUSES]  # type: ignore[valid-type]
 Skill = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=issues.MAX_SKILL)]
-IssueId = Path(ge=1, le=2**31 - 1, description="the issue's id on this board")
+IssueId = Path(ge=1, le=MAX_ROW_ID, description="the issue's id on this board")
 Title = Field(min_length=1, max_length=issues.MAX_TITLE, examples=["兼六園周辺の夜間照明が足りない"])
 Body = Field(min_length=1, max_length=issues.MAX_BODY, description="plain text")
 LocationName = Field(default=None, max_length=issues.MAX_LOCATION, examples=["兼六園 桂坂口"])
@@ -75,8 +77,8 @@ class IssueOut(BaseModel):
     external_url: str | None = Field(description="its page on the board it was imported from")
     support_count: int
     comment_count: int
-    created_at: dt.datetime
-    updated_at: dt.datetime = Field(description="last change of the issue, its support count included")
+    created_at: UtcDatetime
+    updated_at: UtcDatetime = Field(description="last change of the issue, its support count included")
 
 
 class SupportOut(BaseModel):
@@ -95,7 +97,7 @@ class CommentOut(BaseModel):
     issue_id: int
     author: str
     body: str
-    created_at: dt.datetime
+    created_at: UtcDatetime
 
 
 class ImportRowError(BaseModel):
@@ -149,7 +151,7 @@ def list_issues(
                              description="latitude,longitude,radius_km: issues within that bounding box",
                              examples=["36.5613,136.6562,2"]),
     sort: Literal["newest", "oldest", "supports", "updated"] = "newest",
-    page: int = Query(default=1, ge=1),
+    page: int = Query(default=1, ge=1, le=MAX_PAGE),
     per_page: int = Query(default=20, ge=1, le=100),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
@@ -164,6 +166,8 @@ def post_issue(body: IssueIn, svc: Services = Depends(services), who: Principal 
 
 
 @router.post("/import", response_model=ImportReport, openapi_extra={"requestBody": _IMPORT_BODY},
+             responses={415: {"description": "neither text/csv nor application/json, or not UTF-8", "content": {
+                 PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
              summary="Import an external board's export, CSV or JSON (the city only)",
              description="Idempotent: an issue is identified by (source, external_id), so importing the same export "
                          "again updates in place. Broken rows are reported in `errors` and the others imported. "
@@ -210,7 +214,7 @@ def withdraw_support(issue_id: int = IssueId, svc: Services = Depends(services),
 
 
 @router.get("/{issue_id}/comments", response_model=Page[CommentOut], summary="Comments on an issue, oldest first")
-def list_comments(issue_id: int = IssueId, page: int = Query(default=1, ge=1),
+def list_comments(issue_id: int = IssueId, page: int = Query(default=1, ge=1, le=MAX_PAGE),
                   per_page: int = Query(default=20, ge=1, le=100), svc: Services = Depends(services)) -> dict:
     return issues.comments(svc, issue_id, page=page, per_page=per_page)
 

@@ -4,24 +4,37 @@ and badge types by the organisation itself."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, HttpUrl
+from fastapi import APIRouter, Depends, Path
+from pydantic import AfterValidator, BaseModel, Field, HttpUrl, UrlConstraints
 
 from backend.services import organisations
 from backend.services.context import Services
 from backend.services.roles import Principal
 from frontend_api.deps import principal, services
+from frontend_api.routes import MAX_ROW_ID, UtcDatetime
 from frontend_api.schemas import Address, JobOut
 
 router = APIRouter(prefix="/organisations", tags=["organisations"])
+OrganisationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the organisation's id")]
+MAX_WEBSITE = 500  # the column's length
+
+
+def _website_fits(url: HttpUrl) -> HttpUrl:
+    if len(str(url)) > MAX_WEBSITE:  # normalising may lengthen it (a trailing slash)
+        raise ValueError(f"the URL is longer than {MAX_WEBSITE} characters")
+    return url
+
+
+Website = Annotated[HttpUrl, UrlConstraints(max_length=MAX_WEBSITE), AfterValidator(_website_fits)]
 
 
 class OrganisationIn(BaseModel):
     name_ja: str = Field(min_length=1, max_length=200, examples=["金沢21世紀美術館"])
     name_en: str = Field(min_length=1, max_length=200, examples=["21st Century Museum of Contemporary Art, Kanazawa"])
     description: str = Field(default="", max_length=5000)
-    website: HttpUrl | None = None
+    website: Website | None = None
     admin_address: str = Address
 
 
@@ -36,7 +49,7 @@ class OrganisationOut(BaseModel):
     issuer_role_granted: bool = Field(description="the grant has been indexed from the chain")
     active_cards_issued: int
     grant_job_id: str | None
-    created_at: dt.datetime
+    created_at: UtcDatetime
 
 
 class RegisteredOut(BaseModel):
@@ -97,13 +110,13 @@ def register(body: OrganisationIn, svc: Services = Depends(services), who: Princ
 
 
 @router.get("/{organisation_id}", response_model=OrganisationOut, summary="One organisation")
-def get_organisation(organisation_id: int, svc: Services = Depends(services)) -> dict:
+def get_organisation(organisation_id: OrganisationId, svc: Services = Depends(services)) -> dict:
     return organisations.get(svc, organisation_id)
 
 
 @router.post("/{organisation_id}/invitations", status_code=201, response_model=InvitationOut,
              summary="A membership invitation signed by the organisation's issuer key (the organisation only)")
-def invite(organisation_id: int, body: InvitationIn, svc: Services = Depends(services),
+def invite(organisation_id: OrganisationId, body: InvitationIn, svc: Services = Depends(services),
            who: Principal = Depends(principal)) -> dict:
     return organisations.invite(svc, who, organisation_id, invitee=body.invitee, segment=body.segment,
                                 lifetime=body.expires_in)
@@ -111,13 +124,13 @@ def invite(organisation_id: int, body: InvitationIn, svc: Services = Depends(ser
 
 @router.get("/{organisation_id}/badge-types", response_model=list[BadgeTypeOut],
             summary="The organisation's badge types (as indexed from the chain)")
-def list_badge_types(organisation_id: int, svc: Services = Depends(services)) -> list[dict]:
+def list_badge_types(organisation_id: OrganisationId, svc: Services = Depends(services)) -> list[dict]:
     return organisations.badge_types(svc, organisation_id)
 
 
 @router.post("/{organisation_id}/badge-types", status_code=202, response_model=JobOut,
              summary="Create a badge type: metadata pinned, created on chain by the issuer key (the organisation only)")
-def create_badge_type(organisation_id: int, body: BadgeTypeIn, svc: Services = Depends(services),
+def create_badge_type(organisation_id: OrganisationId, body: BadgeTypeIn, svc: Services = Depends(services),
                       who: Principal = Depends(principal)) -> JobOut:
     return JobOut.of(organisations.create_badge_type(svc, who, organisation_id, name=body.name,
                                                      description=body.description, image=body.image, kind=body.kind,

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from backend.services import outcomes
 from backend.services.context import Services
 from frontend_api.deps import services
+from frontend_api.routes import MAX_PAGE
 
 router = APIRouter(prefix="/outcomes", tags=["outcomes"])
 
@@ -33,6 +34,6 @@ class FeedPage(BaseModel):
 
 
 @router.get("", response_model=FeedPage, summary="Published outcomes, newest first")
-def feed(page: int = Query(default=1, ge=1), per_page: int = Query(default=20, ge=1, le=100),
+def feed(page: int = Query(default=1, ge=1, le=MAX_PAGE), per_page: int = Query(default=20, ge=1, le=100),
          svc: Services = Depends(services)) -> dict:
     return outcomes.feed(svc, page=page, per_page=per_page)

@@ -12,6 +12,7 @@ from backend.services import outcomes, proposals
 from backend.services.context import Services
 from backend.services.roles import Principal
 from frontend_api.deps import principal, services
+from frontend_api.routes import MAX_PAGE
 from frontend_api.schemas import Address, JobOut
 
 router = APIRouter(prefix="/proposals", tags=["proposals"])
@@ -115,7 +116,7 @@ class OutcomeIn(BaseModel):
 
 @router.get("", response_model=ProposalPage, response_model_by_alias=True, summary="Proposals, newest first")
 def list_proposals(category: str | None = Query(default=None, pattern="^(culture|town-planning)$"),
-                   page: int = Query(default=1, ge=1), per_page: int = Query(default=20, ge=1, le=100),
+                   page: int = Query(default=1, ge=1, le=MAX_PAGE), per_page: int = Query(default=20, ge=1, le=100),
                    svc: Services = Depends(services)) -> dict:
     return proposals.list_proposals(svc, category=category, page=page, per_page=per_page)
 

@@ -139,3 +139,54 @@ def test_who_may_draft(stack):
     assert _draft(stack, stack.sign_in(member), [999999]).status_code == 422
     assert stack.api.get("/proposals/123").status_code == 404
     assert stack.api.get("/proposals/not-a-number").status_code == 422
+
+
+def test_the_state_the_api_derives_equals_the_governors(stack):
+    """The API derives Pending / Active / Defeated / Succeeded from the indexed proposal, its tallies and the head
+    (no RPC per proposal); at every boundary it must say what governor.state() says."""
+    from tests.dao import ABSTAIN, CULTURE, TOWN_PLANNING
+
+    dao = stack.dao
+    residents = dao.members([RESIDENT] * 3)
+    others = dao.members([RELATIONSHIP_POPULATION] * 4)
+    passing = dao.propose("derived state: culture, passes", CULTURE)
+    residents_against = dao.propose("derived state: town planning, residents against", TOWN_PLANNING)
+    silent = dao.propose("derived state: culture, nobody votes", CULTURE)
+    tied = dao.propose("derived state: culture, tie", CULTURE)
+    canceled = dao.propose("derived state: canceled", CULTURE)
+    everything = [passing, residents_against, silent, tied, canceled]
+
+    def check(expected: dict | None = None) -> None:
+        stack.index()
+        listed = {i["proposal_id"]: i["state"] for i in stack.api.get("/proposals?per_page=100").json()["items"]}
+        for p in everything:
+            onchain = dao.state(p)
+            assert stack.api.get(f"/proposals/{p.proposal_id}").json()["state"] == onchain, p.description
+            assert listed[str(p.proposal_id)] == onchain, p.description
+            if expected and p in expected:
+                assert onchain == expected[p], p.description
+
+    # Proposed in consecutive blocks: the head is now at tied's snapshot (still Pending) and below canceled's.
+    assert dao.block_number() == dao.governor.functions.proposalSnapshot(tied.proposal_id).call()
+    check({tied: "Pending", canceled: "Pending", passing: "Active"})
+    dao.client.transact(dao.governor.functions.cancel(canceled.targets, canceled.values, canceled.calldatas,
+                                                      canceled.description_hash), dao.relayer)
+    check({canceled: "Canceled", tied: "Active"})
+    for voter in residents:
+        dao.vote_by_sig(passing, voter, FOR)
+        dao.vote_by_sig(residents_against, voter, AGAINST)
+    dao.vote_by_sig(passing, others[0], AGAINST)
+    dao.vote_by_sig(tied, residents[0], FOR)
+    dao.vote_by_sig(tied, others[0], AGAINST)
+    dao.vote_by_sig(tied, others[1], ABSTAIN)
+    for voter in others:
+        dao.vote_by_sig(residents_against, voter, FOR)
+    deadline = dao.governor.functions.proposalDeadline(tied.proposal_id).call()
+    dao.mine_to(deadline)
+    check({tied: "Active"})  # the head at the deadline: still Active on chain
+    dao.mine_to(deadline + 1)
+    check({passing: "Succeeded", silent: "Defeated", tied: "Defeated"})
+    # Town planning: 4 for, 3 against overall would pass culture, but the residents voted against.
+    assert dao.tallies(residents_against)[RESIDENT] == (3, 0, 0)
+    assert dao.tallies(residents_against)[RELATIONSHIP_POPULATION] == (0, 4, 0)
+    assert dao.state(residents_against) == "Defeated"
