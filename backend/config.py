@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from backend.paths import DEPLOYMENTS_DIR, DEVNET_RUN_DIR, REPO_ROOT
@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     #: socket). Default: this machine, whose own tools write in bulk (`kanazawa-dao up` seeds the demo through
     #: 127.0.0.1). A reverse proxy on this machine must send X-Forwarded-For (uvicorn believes it from 127.0.0.1).
     rate_limit_exempt_clients: list[str] = ["127.0.0.0/8", "::1", "local"]
+    #: Anonymous GETs of public data (proposals, issues, open data, outcomes, organisations, events, results pages)
+    #: are answered from a per-process cache while the database has not changed (checked every 50 ms), for at most
+    #: this many seconds (frontend_api/cache.py). 0 turns it off.
+    read_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     # -- worker (`kanazawa-dao worker`)
     #: Celery broker. Embedded default: a SQLite file (kombu's SQLAlchemy transport), no server needed.

@@ -7,6 +7,8 @@ text, because SQLite integers stop at 2^63; addresses are checksummed text; hash
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -56,6 +58,34 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         return engine
     return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
+def data_version(engine: Engine) -> Callable[[], str] | None:
+    """A cheap function whose answer changes whenever anything was committed to the database (by any process), for
+    caches of what the database says (frontend_api/cache.py). None when the database offers no such thing.
+
+    PostgreSQL: the current snapshot (`xmin:xmax:in-progress ids`), which moves when a writing transaction starts
+    and again when it ends; writes elsewhere in the same cluster move it too, which only costs a cache miss.
+    SQLite: `PRAGMA data_version` on a connection of its own that never writes: it changes when another connection
+    commits."""
+    if engine.dialect.name == "postgresql":
+        def postgres() -> str:
+            with engine.connect() as conn:
+                return conn.exec_driver_sql("SELECT pg_current_snapshot()::text").scalar_one()
+
+        return postgres
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        import sqlite3
+
+        lock = threading.Lock()
+        conn = sqlite3.connect(engine.url.database, check_same_thread=False, timeout=30)
+
+        def sqlite() -> str:
+            with lock:
+                return str(conn.execute("PRAGMA data_version").fetchone()[0])
+
+        return sqlite
+    return None
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -1,6 +1,7 @@
 """The FastAPI application: `create_app(settings)`. Routes live in frontend_api/routes/<resource>.py, errors are
 RFC 9457 problem documents (frontend_api/problems.py), request bodies are size-limited (frontend_api/limits.py),
-writes are rate-limited per client and per address (frontend_api/ratelimit.py).
+writes are rate-limited per client and per address (frontend_api/ratelimit.py), anonymous public reads are
+cached while the database does not change (frontend_api/cache.py).
 
 Served by `kanazawa-dao serve`; the OpenAPI description is at /openapi.json (front ends generate clients from it).
 """
@@ -14,9 +15,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from backend.config import Settings
+from backend.db import data_version
 from backend.services import auth
 from backend.services.context import Dispatch, Services
 from frontend_api import problems
+from frontend_api.cache import ReadCache
 from frontend_api.limits import BodyLimit
 from frontend_api.ratelimit import RateLimit, check_settings
 import frontend_api.routes
@@ -31,6 +34,19 @@ issues; the city publishes outcomes. Members never pay gas: they sign, the servi
 Sign in with Ethereum (EIP-4361): `GET /auth/nonce`, sign the message, `POST /auth/verify`, then send
 `Authorization: Bearer <token>`. Every error is an RFC 9457 problem document (`application/problem+json`).
 """
+
+
+def _data_version(svc: Services):
+    """backend/db.py `data_version` of the services' database, set up at the first read (not at import)."""
+    reader = None
+
+    def version() -> object:
+        nonlocal reader
+        if reader is None:
+            reader = data_version(svc.engine) or (lambda: None)
+        return reader()
+
+    return version
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None,
@@ -60,6 +76,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
                            exempt_clients=settings.rate_limit_exempt_clients,
                            session_address=lambda token: auth.session_address(svc, token))
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, overrides={"/issues/import": settings.max_import_bytes})
+    if settings.read_cache_seconds > 0:  # outermost: a hit costs no other middleware, every write passes it
+        app.add_middleware(ReadCache, seconds=settings.read_cache_seconds, version=_data_version(svc))
     return app
 
 

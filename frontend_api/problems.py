@@ -3,16 +3,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.errors import KanazawaDaoError
 from backend.services.errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://kanazawa-dao.example/problems/"
@@ -53,7 +57,7 @@ PROBLEM_STATUSES = {
     "409": "conflicts with the current state, a replay, or the chain would refuse it",
     "413": "the request body is too large",
     "422": "the request is not valid (`errors` lists every invalid field)",
-    "503": "the chain or the content store does not answer",
+    "503": "the chain, the content store or the database does not answer (retry later)",
 }
 #: Only operations that take a request body: one that cannot be read at all (not UTF-8) is 400.
 BODY_PROBLEM_STATUSES = {"400": "the request body cannot be read (not UTF-8)"}
@@ -120,6 +124,18 @@ def install(app: FastAPI) -> None:
     async def _dao_error(request: Request, exc: KanazawaDaoError):
         # An expected failure of a dependency (no manifest, chain unreachable, content store down).
         return problem(503, "unavailable", "A service this request needs is unavailable", str(exc), request)
+
+    async def _database_away(request: Request, exc: Exception):
+        # The database restarting, unreachable, or (SQLite) locked past the timeout: the request wrote nothing (its
+        # transaction was rolled back) and may simply be sent again, so 503 like any dependency, not a 500
+        # (tests/faults/test_postgres_restart.py). The driver's message may name hosts: it goes to the log only.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return problem(503, "unavailable", "A service this request needs is unavailable",
+                       "the database does not answer; nothing was written, retry shortly", request,
+                       headers={"Retry-After": "2"})
+
+    app.add_exception_handler(OperationalError, _database_away)
+    app.add_exception_handler(InterfaceError, _database_away)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -9,8 +9,11 @@ counts match (`--reload` loads again). The chain is that loader's anvil state du
 cards), started fresh for each benchmark, so on-chain nonces start at 0.
 
 Servers: `uvicorn --factory frontend_api.app:create_app --workers N` (default 2, the machine's cores; access log
-off) with the benchmark's settings, and `uvicorn --factory scripts.bench_api:bare_app` with the same options: one
+off) with the benchmark's settings, the same API with its read cache off (`KANAZAWA_DAO_READ_CACHE_SECONDS=0`:
+every read goes to the database), and `uvicorn --factory scripts.bench_api:bare_app` with the same options: one
 route, `GET /ping` -> `{"ok": true}`, a plain `def` like the API's routes (so it runs in the same thread pool).
+Nothing writes to the database while the reads are measured, so the cached API answers from memory once warm;
+the "cache off" rows are what a read costs whenever the data has just changed (the indexer commits each block).
 
 Load: a separate process (aiohttp) keeps N clients busy for `--duration` seconds after a warm-up and records every
 latency. Closed loop at 50, 200 and 500 concurrent clients for throughput; then an open loop at a fixed 500
@@ -302,24 +305,31 @@ def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
             "KANAZAWA_DAO_DATABASE_URL": url, "KANAZAWA_DAO_RPC_URL": node.rpc_url,
             "KANAZAWA_DAO_DEPLOYMENTS_DIR": str(data.DEPLOYMENTS), "KANAZAWA_DAO_CONTENT_DIR": str(data.CONTENT),
             "KANAZAWA_DAO_BROKER_URL": args.broker, "KANAZAWA_DAO_PUBLIC_URL": "http://127.0.0.1"}
-        api_port, bare_port = free_port(), free_port()
+        api_port, uncached_port, bare_port = free_port(), free_port(), free_port()
         api = f"http://127.0.0.1:{api_port}"
+        uncached = f"http://127.0.0.1:{uncached_port}"
         bare = f"http://127.0.0.1:{bare_port}"
         servers.append(_serve("frontend_api.app:create_app", api_port, args.workers, env, BENCH_DIR / "api.log", args.source))
+        # The same API with its read cache off (frontend_api/cache.py): what every read costs the database.
+        servers.append(_serve("frontend_api.app:create_app", uncached_port, args.workers,
+                              env | {"KANAZAWA_DAO_READ_CACHE_SECONDS": "0"}, BENCH_DIR / "api-uncached.log", args.source))
         servers.append(_serve("scripts.bench_api:bare_app", bare_port, args.workers, env, BENCH_DIR / "bare.log", REPO_ROOT))
         _wait_up(f"{api}/health", servers[0])
-        _wait_up(f"{bare}/ping", servers[1])
+        _wait_up(f"{uncached}/health", servers[1])
+        _wait_up(f"{bare}/ping", servers[2])
 
         ids = [str(r[0]) for r in _sql(url, "SELECT proposal_id FROM proposal ORDER BY proposal_id")]
         rng = random.Random(7)
-        endpoints = {
-            "bare FastAPI endpoint (baseline)": [f"{bare}/ping"],
-            "proposal list": [f"{api}/proposals?page={p}&per_page=20" for p in rng.sample(range(1, 51), 50)],
-            "proposal detail": [f"{api}/proposals/{i}" for i in rng.sample(ids, 300)],
-            "issue search": [f"{api}/issues?q={urllib.parse.quote(w)}" + (f"&category={c}" if c else "")
+        paths = {
+            "proposal list": [f"/proposals?page={p}&per_page=20" for p in rng.sample(range(1, 51), 50)],
+            "proposal detail": [f"/proposals/{i}" for i in rng.sample(ids, 300)],
+            "issue search": [f"/issues?q={urllib.parse.quote(w)}" + (f"&category={c}" if c else "")
                              for w in SEARCH_WORDS for c in (None, "culture", "town-planning")],
-            "open-data CSV": [f"{api}/open-data/proposals.csv?lang=en"],
+            "open-data CSV": ["/open-data/proposals.csv?lang=en"],
         }
+        endpoints = {"bare FastAPI endpoint (baseline)": [f"{bare}/ping"]}
+        endpoints |= {name: [api + u for u in urls] for name, urls in paths.items()}
+        endpoints |= {f"{name}, cache off": [uncached + u for u in urls] for name, urls in paths.items()}
         for name, urls in endpoints.items():  # every URL answers before anything is measured
             for u in urls[:3]:
                 response = requests.get(u, timeout=60)

@@ -144,6 +144,9 @@ def make_stack(tmp: Path, dao: Dao, rpc_url: str, *, database_url: str, broker_u
         "KANAZAWA_DAO_BROKER_URL": broker_url,
         "KANAZAWA_DAO_CONTENT_DIR": str(tmp / "content"),
         "KANAZAWA_DAO_PUBLIC_URL": PUBLIC_URL,
+        # Tests index and read back at once; the read cache (a second of staleness) has tests of its own
+        # (tests/api/test_read_cache.py).
+        "KANAZAWA_DAO_READ_CACHE_SECONDS": "0",
     }
     settings = Settings(**{k.removeprefix("KANAZAWA_DAO_").lower(): v for k, v in env_values.items()})
     from backend.tasks.app import make_dispatch

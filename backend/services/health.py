@@ -18,8 +18,8 @@ def health(services: Services) -> dict[str, Any]:
         with services.session() as session:
             session.execute(text("SELECT 1"))
             report["database"] = True
-            report["relay_jobs"] = dict(session.execute(
-                select(RelayJob.status, func.count()).group_by(RelayJob.status)).tuples().all())
+            report["relay_jobs"] = {status: count for status, count in session.execute(
+                select(RelayJob.status, func.count()).group_by(RelayJob.status))}
             cursor_rows = session.scalars(select(IndexerCursor)).all()
     except Exception as exc:  # noqa: BLE001 - any driver error means: not healthy
         report["error"] = f"database: {type(exc).__name__}"

@@ -13,6 +13,7 @@ submission and the document can be verified by anyone.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,7 +180,8 @@ def advance(services: Services, who: Principal, proposal_id: int, step: str) -> 
 def _live_state(services: Services, proposal_id: int, fallback: str) -> str:
     """The governor's state now; when the chain does not answer, what the indexer recorded."""
     try:
-        return STATES[chain_checks.call(services, cached_contract(services, "CityGovernor").functions.state(proposal_id))]
+        (state,) = chain_checks.call_many(services, [cached_contract(services, "CityGovernor").functions.state(proposal_id)])
+        return STATES[state]
     except (Unavailable, RefusedByChain):
         return fallback.capitalize()
 
@@ -204,22 +206,40 @@ _PAST: dict[tuple[int, str, str, int], int] = {}
 _PAST_LIMIT = 100_000
 
 
+def _past_key(services: Services, contract: str, fn_name: str, block: int) -> tuple[int, str, str, int]:
+    return (services.chain_id, services.deployment.contracts[contract].address, fn_name, block)
+
+
 def _past(services: Services, contract: str, fn_name: str, block: int) -> int:
-    key = (services.chain_id, services.deployment.contracts[contract].address, fn_name, block)
-    value = _PAST.get(key)
-    if value is None:
-        value = chain_checks.call(services, getattr(cached_contract(services, contract).functions, fn_name)(block))
-        if len(_PAST) >= _PAST_LIMIT:
-            _PAST.clear()
-        _PAST[key] = value
-    return value
+    key = _past_key(services, contract, fn_name, block)
+    if key not in _PAST:
+        _prefetch_past(services, [(contract, fn_name, block)])
+    if key not in _PAST:  # refused: ask again to raise the refusal
+        return chain_checks.call_many(services, [getattr(cached_contract(services, contract).functions, fn_name)(block)])[0]
+    return _PAST[key]
+
+
+def _prefetch_past(services: Services, wanted: list[tuple[str, str, int]]) -> None:
+    """Fill `_PAST` for every (contract, function, block) not in it yet, in one batch of reads (a page of the
+    proposal list may need twenty quorums; one round trip instead of twenty). Refusals are left out."""
+    missing = list(dict.fromkeys(w for w in wanted if _past_key(services, *w) not in _PAST))
+    if not missing:
+        return
+    answers = chain_checks.call_many(services, [getattr(cached_contract(services, c).functions, f)(b)
+                                                for c, f, b in missing], refusals="return")
+    if len(_PAST) + len(missing) > _PAST_LIMIT:
+        _PAST.clear()
+    for (contract, fn_name, block), value in zip(missing, answers):
+        if not isinstance(value, RefusedByChain):
+            _PAST[_past_key(services, contract, fn_name, block)] = value
 
 
 def _head(services: Services) -> int | None:
-    """The chain's current block, read once per request (None when the chain does not answer)."""
+    """The chain's current block, read once per request (None when the chain does not answer). A bare JSON-RPC
+    request: web3's `eth.block_number` runs its middleware, which costs more than the answer."""
     try:
-        return services.chain.w3.eth.block_number
-    except Exception:  # noqa: BLE001 - connection errors of every transport
+        return int(services.chain.w3.provider.make_request("eth_blockNumber", [])["result"], 16)
+    except Exception:  # noqa: BLE001 - connection errors of every transport, an error answer
         return None
 
 
@@ -311,6 +331,10 @@ def list_proposals(services: Services, *, category: str | None, page: int, per_p
         tallies = _tallies_of(session, chain_id, [p.proposal_id for p in rows])
         head = _head(services) if rows else None
         indexed_to = _indexed_to(session, chain_id) if rows else -1
+        if head is not None:  # the quorums `_state` will need, in one round trip
+            with contextlib.suppress(Unavailable):
+                _prefetch_past(services, [("CityGovernor", "quorum", p.vote_start) for p in rows
+                                          if p.lifecycle == "created" and p.vote_end < head and p.vote_end <= indexed_to])
         items = []
         for p in rows:
             item = summary(session, services, p, docs.get(p.proposal_id))
@@ -332,20 +356,28 @@ def detail(services: Services, proposal_id: int) -> dict[str, Any]:
             raise NotFound(f"no proposal {proposal_id}")
         item = summary(session, services, p, doc)
         head = _head(services)
+        if head is not None and head > p.vote_start:  # the quorum and the turnout's card supply: one round trip
+            with contextlib.suppress(Unavailable):
+                _prefetch_past(services, [("CityGovernor", "quorum", p.vote_start),
+                                          ("MembershipCard", "getPastTotalSupply", p.vote_start)])
         item["tallies"] = _tallies(session, chain_id, proposal_id)
         item["state"] = _state(services, p, item["tallies"], head, _indexed_to(session, chain_id))
         item["actions"] = {"targets": p.targets, "values": p.values, "calldatas": p.calldatas}
         item["tallies"] = item.pop("tallies")  # the key order of the response, as before
-        voters = select(Vote.voter).where(Vote.chain_id == chain_id, Vote.proposal_id == proposal_id)
-        voter_count = session.scalar(select(func.count()).select_from(voters.subquery())) or 0
+        # One card, one vote (MembershipCard's voting power is 1 per active card): the voters are the votes counted.
+        overall = item["tallies"]["overall"]
+        voter_count = overall["for"] + overall["against"] + overall["abstain"]
         item["issues"] = [{"id": i.id, "title": i.title, "status": i.status, "support_count": i.support_count}
                           for i in session.scalars(select(Issue).join(ProposalIssue, ProposalIssue.issue_id == Issue.id)
                                                    .where(ProposalIssue.proposal_document_id == (doc.id if doc else -1)))]
         events = select(MetaverseEvent.id).where(MetaverseEvent.proposal_id == proposal_id)
-        attended = session.scalar(select(func.count(func.distinct(Attendance.attendee))).where(
-            Attendance.event_id.in_(events), Attendance.attendee.in_(voters))) or 0
-        item["attendance_overlap"] = {"related_events": session.scalar(select(func.count()).select_from(events.subquery())),
-                                      "voters_who_attended": attended}
+        related_events = session.scalar(select(func.count()).select_from(events.subquery())) or 0
+        attended = 0
+        if related_events:  # the overlap query reads every voter of the proposal: only when there is an event
+            voters = select(Vote.voter).where(Vote.chain_id == chain_id, Vote.proposal_id == proposal_id)
+            attended = session.scalar(select(func.count(func.distinct(Attendance.attendee))).where(
+                Attendance.event_id.in_(events), Attendance.attendee.in_(voters))) or 0
+        item["attendance_overlap"] = {"related_events": related_events, "voters_who_attended": attended}
         item["outcomes"] = outcome_history(session, chain_id, proposal_id)
     item["turnout"] = _turnout(services, p, voter_count, head)
     item["document"] = documents.read_json(services, doc.document_cid) if doc else None

@@ -1,12 +1,10 @@
 """Seen under fault (b): after the chain came back, members got `409 a different ballot with nonce N ... was already
-accepted` for ballots signed from fresh typed data. `ballots.next_nonce` reads the voter's nonce from the chain,
-then the ballots still in flight from the database: a ballot that lands between the two reads is in neither, so
-the typed data carries a nonce already used. Here the relayer (the worker's own code, in process) relays the
-ballot exactly in that gap."""
+accepted` for ballots signed from fresh typed data. `ballots.next_nonce` read the voter's nonce from the chain,
+then the ballots still in flight from the database: a ballot that landed between the two reads was in neither, so
+the typed data carried a nonce already used. It now reads the database first. Here the relayer (the worker's own
+code, in process) relays the ballot exactly between the two reads."""
 
 from __future__ import annotations
-
-import pytest
 
 from backend.services import chain_checks
 from backend.services.relay import Relayer
@@ -14,9 +12,6 @@ from tests.dao import FOR
 from tests.faults.scenario import Scenario
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect in backend/services/ballots.py (outside this change): next_nonce reads the chain before the database; "
-    "reading the in-flight ballots first, then the chain, closes the gap"))
 def test_typed_data_nonce_when_a_ballot_lands_between_the_reads(rig, monkeypatch):
     scenario = Scenario(rig, "nonce race")
     scenario.prepare(members=1, proposals=2, claims=0)

@@ -1,0 +1,211 @@
+"""A cache of public reads: an anonymous GET of public data is answered from memory while the database has not
+changed since the answer was computed, and for at most `read_cache_seconds` (default 30 s).
+
+Why: every public read (the proposal list, a proposal's tallies, the issue search, the open-data CSVs, the results
+pages) is the same for everyone, and what it shows moves only when something is written: the indexer indexing a
+block, a member posting an issue, an organisation recording attendance. Under load (a results announcement, a
+metaverse event pointing thousands of people at one proposal) most requests ask for the same pages; answering each
+from the database costs 10-20 ms of CPU, from here well under one (scripts/bench_api.py measures both).
+
+Freshness: the database's data version (backend/db.py `data_version`: PostgreSQL's current snapshot, SQLite's
+`PRAGMA data_version`), read at most every VERSION_CHECK_S by one request for all the others, is part of every
+entry: an entry computed before any commit, by any process, is not served after it. So an answer is at most
+VERSION_CHECK_S behind the database. `read_cache_seconds` bounds what the database cannot say: the state of a
+proposal also follows the chain's head (Pending, Active, ended), which moves without a write while the indexer
+is stopped. A write through this process also empties the cache when it starts and when it ends.
+
+What is cached, and what never is:
+
+- only GET of the public resources (PREFIXES), anonymous only: a request with an `Authorization` header or the
+  session cookie bypasses the cache entirely (what a signed-in member sees may depend on who they are);
+- never /ballots/typed-data (it carries the voter's next nonce), /jobs, /health, /auth or anything not listed;
+- only complete 200 answers without `Set-Cookie`, up to MAX_BODY bytes each and MAX_BYTES in all (least recently
+  used dropped first);
+- the key is the path, the query string and the `Accept` header (the same URL may be negotiated differently).
+
+Concurrent misses of one key are coalesced: the first request computes the answer, the others wait for it instead
+of all hitting the database at once. Answers served from the cache carry `Age` and `X-Cache: hit`; computed ones
+`X-Cache: miss`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from frontend_api.deps import SESSION_COOKIE
+
+#: The public read resources. Everything else (typed data with nonces, jobs, health, sign-in) is never cached.
+PREFIXES = ("/proposals", "/issues", "/open-data/", "/outcomes", "/organisations", "/events", "/results")
+NEVER = ("/ballots", "/jobs", "/health", "/auth")
+MAX_BODY = 4 << 20
+MAX_BYTES = 64 << 20
+#: How often the database's data version is read (by one request for all those arriving meanwhile).
+VERSION_CHECK_S = 0.05
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass
+class Entry:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    stored: float
+    version: object
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
+
+
+def cacheable(scope: Scope) -> bool:
+    path = scope["path"]
+    if scope["method"] != "GET" or not path.startswith(PREFIXES) or path.startswith(NEVER):
+        return False
+    cookie = SESSION_COOKIE.encode() + b"="
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" or (name == b"cookie" and cookie in value):
+            return False
+    return True
+
+
+class ReadCache:
+    def __init__(self, app: ASGIApp, *, seconds: float, version: Callable[[], object] | None = None,
+                 clock: Callable[[], float] = time.monotonic, max_bytes: int = MAX_BYTES) -> None:
+        self.app = app
+        self.seconds = seconds
+        self.version = version
+        self.clock = clock
+        self.max_bytes = max_bytes
+        self._version: object = None
+        self._version_read = float("-inf")
+        self._version_reading: asyncio.Future | None = None
+        self.entries: OrderedDict[tuple, Entry] = OrderedDict()
+        self.bytes = 0
+        self.pending: dict[tuple, asyncio.Event] = {}
+        self.generation = 0  # bumped by every write: an answer computed across a write is not stored
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.bytes = 0
+        self.generation += 1
+
+    async def current_version(self) -> object:
+        """The database's data version, read at most every VERSION_CHECK_S; when it cannot be read, a value equal
+        to nothing (so nothing is served from the cache and nothing computed now is kept)."""
+        if self.version is None:
+            return None
+        if self.clock() - self._version_read < VERSION_CHECK_S:
+            return self._version
+        if self._version_reading is None:  # this request reads it; those arriving meanwhile wait for the answer
+            self._version_reading = asyncio.get_running_loop().create_future()
+            started = self.clock()
+            try:
+                value = await run_in_threadpool(self.version)
+            except Exception:  # noqa: BLE001 - database away: the route will answer for it
+                value = object()
+            self._version, self._version_read = value, started
+            reading, self._version_reading = self._version_reading, None
+            reading.set_result(value)
+            return value
+        return await asyncio.shield(self._version_reading)
+
+    def _fresh(self, key: tuple, version: object) -> Entry | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if self.clock() - entry.stored >= self.seconds or entry.version != version:
+            self._drop(key)
+            return None
+        self.entries.move_to_end(key)
+        return entry
+
+    def _drop(self, key: tuple) -> None:
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= entry.size
+
+    def _store(self, key: tuple, entry: Entry) -> None:
+        self._drop(key)
+        self.entries[key] = entry
+        self.bytes += entry.size
+        while self.bytes > self.max_bytes and self.entries:
+            self._drop(next(iter(self.entries)))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in WRITE_METHODS:
+            self.clear()
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.clear()
+            return
+        if not cacheable(scope):
+            await self.app(scope, receive, send)
+            return
+        accept = next((v for k, v in scope.get("headers", []) if k == b"accept"), b"")
+        key = (scope["path"], scope.get("query_string", b""), accept)
+        version = await self.current_version()
+        entry = self._fresh(key, version)
+        if entry is None and key in self.pending:  # another request is computing this answer: wait for it
+            try:
+                await asyncio.wait_for(self.pending[key].wait(), timeout=30)
+            except asyncio.TimeoutError:
+                pass
+            entry = self._fresh(key, version)
+        if entry is not None:
+            await self._replay(entry, send)
+            return
+        await self._compute(key, version, scope, receive, send)
+
+    async def _compute(self, key: tuple, version: object, scope: Scope, receive: Receive, send: Send) -> None:
+        done = self.pending.get(key)
+        leader = done is None  # the others wait for this one (see __call__)
+        if leader:
+            done = self.pending[key] = asyncio.Event()
+        generation = self.generation
+        started: Message | None = None
+        chunks: list[bytes] = []
+        size = 0
+        keep = True
+
+        async def record(message: Message) -> None:
+            nonlocal started, size, keep
+            if message["type"] == "http.response.start":
+                started = message
+                headers = list(message.get("headers", []))
+                keep = message["status"] == 200 and not any(k == b"set-cookie" for k, _ in headers)
+                message = {**message, "headers": [*headers, (b"x-cache", b"miss")]}
+            elif message["type"] == "http.response.body" and keep:
+                body = message.get("body", b"")
+                size += len(body)
+                if size > MAX_BODY:
+                    keep, chunks[:] = False, []
+                else:
+                    chunks.append(body)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+            if keep and started is not None and generation == self.generation:
+                self._store(key, Entry(started["status"], list(started.get("headers", [])), b"".join(chunks),
+                                       self.clock(), version))
+        finally:
+            if leader:
+                self.pending.pop(key, None)
+                done.set()
+
+    async def _replay(self, entry: Entry, send: Send) -> None:
+        age = str(int(self.clock() - entry.stored)).encode()
+        await send({"type": "http.response.start", "status": entry.status,
+                    "headers": [*entry.headers, (b"x-cache", b"hit"), (b"age", age)]})
+        await send({"type": "http.response.body", "body": entry.body, "more_body": False})

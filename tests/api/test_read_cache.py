@@ -1,0 +1,158 @@
+"""The read cache (frontend_api/cache.py): anonymous public reads are answered from memory while the database has
+not changed, for at most `read_cache_seconds`; a commit by any process is seen within VERSION_CHECK_S; a write
+through the same process empties it at once; signed-in requests, typed data (nonces), jobs and health never touch
+it; only complete 200 answers are kept; concurrent misses of one URL are computed once.
+
+Against the real stack (its database: SQLite here, PostgreSQL in CI): a cached API and, as "another process" (the
+indexer, another API worker), a second app on the same database without the cache."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from fastapi.testclient import TestClient
+
+from frontend_api.app import create_app
+from frontend_api.cache import VERSION_CHECK_S, ReadCache
+from tests.dao import RESIDENT
+
+SECONDS = 1.0
+
+
+def _cached_api(stack) -> TestClient:
+    settings = stack.settings.model_copy(update={"read_cache_seconds": SECONDS})
+    return TestClient(create_app(settings, services=stack.services), raise_server_exceptions=False)
+
+
+def _member(stack) -> dict[str, str]:
+    (account,) = stack.dao.members([RESIDENT])
+    stack.index()
+    headers = stack.sign_in(account)
+    stack.api.cookies.clear()
+    return headers
+
+
+def _post_issue(api: TestClient, headers: dict[str, str], title: str) -> int:
+    response = api.post("/issues", headers=headers, json={"title": title, "body": "説明", "category": "culture"})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def _total(api: TestClient, tag: str) -> tuple[int, str]:
+    response = api.get("/issues", params={"q": tag})
+    assert response.status_code == 200, response.text
+    return response.json()["total"], response.headers.get("x-cache", "")
+
+
+def _cached_total(api: TestClient, tag: str) -> int:
+    """The total as a cache hit. The stack's worker may commit now and then (its sweep), which rightly moves the
+    database's version: a few tries allow for that."""
+    for _ in range(10):
+        total, state = _total(api, tag)
+        if state == "hit":
+            return total
+        time.sleep(VERSION_CHECK_S)
+    raise AssertionError(f"never served from the cache: {state}")
+
+
+def test_a_commit_by_another_process_is_seen_within_the_version_check(stack):
+    tag = "cache" + uuid.uuid4().hex[:8]
+    headers = _member(stack)
+    with _cached_api(stack) as cached:
+        assert _total(cached, tag) == (0, "miss")
+        assert _cached_total(cached, tag) == 0
+        # Written by another process (it does not empty this one's cache): the database's version moved ...
+        _post_issue(stack.api, headers, f"{tag} written elsewhere")
+        time.sleep(VERSION_CHECK_S * 2)
+        # ... so the entry is not served any more.
+        assert _total(cached, tag) == (1, "miss")
+        assert _cached_total(cached, tag) == 1
+        assert int(cached.get("/issues", params={"q": tag}).headers.get("age", "0")) >= 0
+
+
+def test_entries_expire_after_read_cache_seconds_even_when_nothing_changed(stack):
+    tag = "cache" + uuid.uuid4().hex[:8]
+    with _cached_api(stack) as cached:
+        assert _total(cached, tag) == (0, "miss")
+        assert _cached_total(cached, tag) == 0
+        time.sleep(SECONDS + 0.1)
+        assert _total(cached, tag) == (0, "miss")
+
+
+def test_a_write_through_this_process_is_read_back_at_once(stack):
+    tag = "cache" + uuid.uuid4().hex[:8]
+    headers = _member(stack)
+    with _cached_api(stack) as cached:
+        assert _total(cached, tag) == (0, "miss")
+        assert _cached_total(cached, tag) == 0
+        _post_issue(cached, headers, f"{tag} written here")
+        assert _total(cached, tag) == (1, "miss")
+        # A refused write empties it too (harmless), and nothing else changes.
+        assert cached.post("/issues", headers=headers, json={"title": ""}).status_code == 422
+        assert _total(cached, tag) == (1, "miss")
+
+
+def test_signed_in_requests_nonces_jobs_and_health_bypass_the_cache(stack):
+    headers = _member(stack)
+    with _cached_api(stack) as cached:
+        for _ in range(2):
+            assert "x-cache" not in cached.get("/issues", headers=headers).headers
+            assert "x-cache" not in cached.get("/health").headers
+            assert "x-cache" not in cached.get("/ballots/typed-data", params={
+                "proposal_id": "1", "support": 1, "voter": stack.dao.city.address}).headers
+            assert "x-cache" not in cached.get("/jobs/" + "0" * 32).headers
+        # A session cookie counts as signed in, whatever else the request carries.
+        cookie = {"Cookie": f"kanazawa_dao_session={headers['Authorization'].split()[1]}"}
+        assert "x-cache" not in cached.get("/issues", headers=cookie).headers
+
+
+def test_only_complete_200_answers_are_kept(stack):
+    with _cached_api(stack) as cached:
+        for _ in range(2):
+            missing = cached.get("/proposals/123")
+            assert missing.status_code == 404 and missing.headers["x-cache"] == "miss"
+            invalid = cached.get("/issues", params={"per_page": 1000})
+            assert invalid.status_code == 422 and invalid.headers["x-cache"] == "miss"
+        # The results pages and the open data are cached like the JSON reads, each language on its own.
+        for url in ("/results?lang=en", "/results", "/open-data/proposals.csv?lang=en"):
+            first = cached.get(url)
+            assert first.status_code == 200
+            for _ in range(10):  # as _cached_total: the worker may commit in between
+                second = cached.get(url)
+                if second.headers["x-cache"] == "hit":
+                    break
+            assert second.headers["x-cache"] == "hit" and first.content == second.content
+        assert cached.get("/results?lang=en").text != cached.get("/results").text
+
+
+def test_concurrent_misses_are_computed_once_and_large_answers_are_not_kept():
+    """The middleware alone around a small ASGI app that counts its calls (the unit under test is the cache)."""
+    calls = {"n": 0}
+
+    async def app(scope, receive, send):
+        calls["n"] += 1
+        await asyncio.sleep(0.05)  # a slow read: the other requests arrive while it is computed
+        body = b"x" * (5 << 20) if scope["path"] == "/proposals/big" else b'{"ok": true}'
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=ReadCache(app, seconds=SECONDS, version=lambda: "unchanged"))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            same = await asyncio.gather(*(client.get("/proposals") for _ in range(20)))
+            big = [await client.get("/proposals/big") for _ in range(2)]
+            return [*same, *big]
+
+    # A thread of its own: an earlier test's fixture may leave an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        responses = pool.submit(lambda: asyncio.run(run())).result()
+    same, big = responses[:20], responses[20:]
+    assert all(r.status_code == 200 and r.json() == {"ok": True} for r in same)
+    assert sorted(r.headers["x-cache"] for r in same).count("miss") == 1
+    assert [r.headers["x-cache"] for r in big] == ["miss", "miss"] and len(big[1].content) == 5 << 20
+    assert calls["n"] == 1 + 2
