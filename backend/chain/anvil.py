@@ -20,6 +20,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8545
 CHAIN_ID = 31337
 READY_TIMEOUT_S = 20
+#: How long `AnvilProcess.quiesce` waits for anvil to finish the block in progress before stopping it anyway.
+QUIESCE_TIMEOUT_S = 10
+ZERO_ADDRESS = "0x" + "00" * 20
 
 
 def port_in_use(port: int, host: str = DEFAULT_HOST) -> bool:
@@ -83,9 +86,11 @@ class AnvilProcess:
             return self.alive()  # no /proc: trust the pid
 
     def stop(self, timeout: float = 15) -> None:
-        """SIGTERM (anvil dumps its state on the way out), then SIGKILL if it does not go."""
+        """Mining stopped first (see `quiesce`), then SIGTERM (anvil dumps its state on the way out), then SIGKILL
+        if it does not go."""
         if not self.alive():
             return
+        self.quiesce()
         os.kill(self.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -99,6 +104,37 @@ class AnvilProcess:
                 return
             time.sleep(0.1)
         os.kill(self.pid, signal.SIGKILL)
+
+    def quiesce(self, *, timeout: float = QUIESCE_TIMEOUT_S) -> None:
+        """Stop mining and wait until the block being mined, if any, is stored, so that the state anvil dumps on
+        SIGTERM is one consistent chain.
+
+        Anvil (1.7.1) dumps its blocks and transactions first and its accounts and storage after: the latter wait for
+        the state database, which a block being mined holds. A block mined in between is in the saved state (its
+        transactions' effects, their senders' nonces) but not in the saved blocks: after a restart its transactions,
+        receipts and logs are gone while their effects stay, and the next block takes its number. The relayer then
+        saw a ballot's nonce used by no transaction, signed it again and got GovernorInvalidSignature (the vote was
+        already counted, with no VoteCast anywhere: tests/faults/test_chain_down.py, test_anvil_state_file.py).
+
+        With automine (and interval mining) off no new block starts; a state read waits for the one in progress.
+        Transactions sent after this wait in the pool, which the state file does not keep (their senders send them
+        again). An anvil that does not answer is stopped as it is."""
+        deadline = time.monotonic() + timeout
+        try:
+            rpc(self.rpc_url, "evm_setAutomine", [False], timeout=timeout)
+            rpc(self.rpc_url, "evm_setIntervalMining", [0], timeout=timeout)
+            head = None
+            while time.monotonic() < deadline:
+                # eth_getTransactionCount reads the state database: it answers once the block in progress is stored.
+                rpc(self.rpc_url, "eth_getTransactionCount", [ZERO_ADDRESS, "latest"],
+                    timeout=max(0.1, deadline - time.monotonic()))
+                number = rpc(self.rpc_url, "eth_blockNumber", timeout=max(0.1, deadline - time.monotonic()))
+                if number == head:
+                    return
+                head = number
+                time.sleep(0.05)
+        except (requests.RequestException, DevnetError):
+            return
 
 
 def start_anvil(

@@ -7,9 +7,11 @@ Guarantees, and how:
   restart only delays a job.
 - At most once: the signed transaction (with its nonce) is stored before it is broadcast, and a retry re-sends
   exactly that transaction; one nonce can only be mined once. Only when the sender's nonce has moved past it
-  without it (something else used the nonce) is the job signed again.
+  without it (something else used the nonce) is the job signed again. A node that lost its pool (anvil restarted
+  from its state file keeps only mined blocks) gets the sender's lower stored transactions again from whichever job
+  finds its own stuck behind the gap.
 - Per-voter order: ballots of one voter carry consecutive signature nonces (OpenZeppelin's Governor checks them),
-  so a ballot waits while an earlier ballot of the same voter is still pending.
+  so a ballot waits until an earlier ballot of the same voter is on chain (pending or submitted is not enough).
 - Definitive vs transient: a refusal by the contract (a custom error, found by the gas estimate or the receipt)
   fails the job with the error's name; a transport error (chain down, timeout) is retried with capped backoff.
 - Concurrency: a worker leases a job (an atomic UPDATE) while it works on it and renews the lease while it does, so
@@ -34,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.contract.contract import ContractFunction
+from web3.logs import DISCARD
 
 from backend.chain.reverts import ContractRevert
 from backend.models._common import utcnow
@@ -167,12 +170,13 @@ def signer_account(services: Services, signer: str) -> LocalAccount:
 
 
 def _result_of(services: Services, job: RelayJob, receipt: Any) -> dict[str, Any]:
-    """What a confirmed job produced, read from its receipt's events (e.g. the new badge type's id)."""
+    """What a confirmed job produced, read from its receipt's events (e.g. the new badge type's id). The receipt's
+    other events (Transfer, DelegateVotesChanged, ...) are skipped quietly: web3's default warns once per log."""
     if job.kind == "create-badge-type":
-        events = services.contract("CommunityBadges").events.BadgeTypeCreated().process_receipt(receipt)
+        events = services.contract("CommunityBadges").events.BadgeTypeCreated().process_receipt(receipt, errors=DISCARD)
         return {"badge_type_id": int(events[0]["args"]["badgeTypeId"])} if events else {}
     if job.kind == "claim":
-        events = services.contract("MembershipCard").events.CardIssued().process_receipt(receipt)
+        events = services.contract("MembershipCard").events.CardIssued().process_receipt(receipt, errors=DISCARD)
         return {"token_id": int(events[0]["args"]["tokenId"])} if events else {}
     return {}
 
@@ -245,10 +249,15 @@ class Relayer:
         services = self.services
         with services.session() as session:
             job = session.get(RelayJob, job_id)
+            # An earlier request of the same order (a voter's earlier ballot) must be on chain first, not merely
+            # signed: while it is `submitted` but not mined (the chain went away after signing, or its nonce was
+            # taken and it is re-signed), this one's gas estimate would meet the voter's old nonce, and the
+            # contract's GovernorInvalidSignature would fail a valid ballot for good (tests/faults/test_chain_down.py).
             if job.order_key is not None and session.scalar(
-                select(RelayJob.id).where(RelayJob.order_key == job.order_key, RelayJob.status == "pending",
+                select(RelayJob.id).where(RelayJob.order_key == job.order_key,
+                                          RelayJob.status.in_(("pending", "submitted")),
                                           RelayJob.order_nonce < job.order_nonce).limit(1)):
-                raise RetryLater(f"an earlier request of {job.order_key} is still pending", countdown=1)
+                raise RetryLater(f"an earlier request of {job.order_key} is not on chain yet", countdown=1)
             sender = signer_account(services, job.payload["signer"])
             try:
                 fn, extra = _build_call(services, job)
@@ -323,6 +332,7 @@ class Relayer:
             receipt = _receipt(chain.w3, tx_hash)
             if receipt is None:
                 self._broadcast(raw)
+                self._fill_nonce_gap(sender, tx_nonce)
                 try:
                     receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_WAIT_S, poll_latency=0.2)
                 except Exception:  # noqa: BLE001 - not mined yet, or the chain went away
@@ -353,6 +363,34 @@ class Relayer:
             job = session.get(RelayJob, job_id)
             job.status, job.block_number, job.error = "failed", receipt["blockNumber"], f"reverted on chain: {reason}"
         return "failed"
+
+    def _fill_nonce_gap(self, sender: str, tx_nonce: int) -> None:
+        """Broadcast again the stored transactions of `sender` below `tx_nonce` that the chain no longer knows.
+
+        A node keeps a transaction above a missing nonce queued, unmined. Anvil's state file keeps mined blocks, not
+        its pool: after a restart, the transactions signed just before the stop (and those whose broadcast failed
+        while it was down) are gone, and every later transaction of the sender waits behind them until their own
+        jobs' retries (backed off while the chain was down) come round. The node's pending count is the first nonce
+        it has nothing ready for; each job below ours from there on is re-sent, exactly as signed (at most once
+        holds: one nonce is mined once)."""
+        chain = self._chain()
+        pending = chain.w3.eth.get_transaction_count(sender, "pending")
+        if pending >= tx_nonce:
+            return
+        with self.services.session() as session:
+            missing = list(session.execute(
+                select(RelayJob.tx_nonce, RelayJob.raw_tx)
+                .where(RelayJob.sender == sender, RelayJob.status == "submitted", RelayJob.tx_nonce >= pending,
+                       RelayJob.tx_nonce < tx_nonce, RelayJob.raw_tx.is_not(None))
+                .order_by(RelayJob.tx_nonce)))
+        for _nonce, raw in missing:
+            try:
+                self._broadcast(raw)
+            except RetryLater:  # its own job sees to it
+                continue
+        if missing:
+            self.log(f"re-sent {len(missing)} transactions of {sender} below nonce {tx_nonce} "
+                     f"(the chain had nothing ready from nonce {pending})")
 
     def _chain(self):
         return self.services.chain
