@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import redis
 from celery import Celery
+from kombu.transport import redis as kombu_redis
 
 from backend.config import Settings
 from backend.services.context import Dispatch
@@ -23,18 +25,43 @@ SWEEP_EVERY = 5.0
 EMBEDDED_POLLING_INTERVAL = 0.1
 
 
-def _prepare_broker(url: str) -> None:
+class _RedisChannel(kombu_redis.Channel):
+    def _connparams(self, asynchronous: bool = False) -> dict:
+        # When Redis goes away while the worker holds unacknowledged messages (acks_late: every running task),
+        # Celery 5.7 collects the broken connection (which detaches its transport, `client = None`) and then closes
+        # it; closing the channel tries to put those messages back through a new pool built from the detached
+        # connection's parameters, and kombu 5.7 raises AttributeError there, which Celery treats as unrecoverable:
+        # the worker exited instead of reconnecting (tests/faults/test_redis_restart.py). A connection error is
+        # what that close path expects and ignores. The messages are not lost to us: the jobs are rows, and the
+        # sweep dispatches every unfinished job again (a broker that restarted empty has lost them anyway).
+        if self.connection.client is None:
+            raise redis.ConnectionError("the broker connection is already closed")
+        return super()._connparams(asynchronous=asynchronous)
+
+
+class RedisTransport(kombu_redis.Transport):
+    """kombu's Redis transport, with a worker that survives a Redis restart (`_RedisChannel`)."""
+
+    Channel = _RedisChannel
+
+
+def _prepare_broker(url: str) -> str | None:
+    """Set-up a broker URL needs; returns the transport class to use instead of the URL scheme's, if any."""
     if url.startswith("sqla+sqlite:///"):
         Path(url.removeprefix("sqla+sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         from kombu.transport import sqlalchemy as sqla_transport
 
         sqla_transport.Transport.polling_interval = EMBEDDED_POLLING_INTERVAL
+    if url.startswith(("redis://", "rediss://")):
+        return f"{__name__}:RedisTransport"
+    return None
 
 
 def make_celery(settings: Settings) -> Celery:
-    _prepare_broker(settings.broker_url)
+    transport = _prepare_broker(settings.broker_url)
     app = Celery("kanazawa_dao", broker=settings.broker_url, include=["backend.tasks.jobs"])
     app.conf.update(
+        broker_transport=transport,
         task_default_queue=QUEUE,
         task_ignore_result=True,
         # A task is acknowledged after it ran: a worker killed mid-task leaves the message to be delivered again.
