@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import MetaData, String, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -41,6 +42,13 @@ class Uint256(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else int(value)
+
+
+def dialect_insert(bind: Session | Connection):
+    """The INSERT construct of the bind's dialect, which has `on_conflict_do_nothing` / `on_conflict_do_update`
+    (PostgreSQL and SQLite are the two databases this project runs on)."""
+    dialect = (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

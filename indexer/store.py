@@ -13,10 +13,10 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 from sqlalchemy import and_, delete, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from backend.db import dialect_insert
 from backend.models import chain as m
 from indexer import bulk
 from indexer.handlers import ZERO, Batch
@@ -31,15 +31,11 @@ _TALLY_COUNTERS = ["against_votes", "for_votes", "abstain_votes"]
 _BALANCE_KEYS = ["chain_id", "badge_type_id", "holder"]
 
 
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def insert_ignoring_duplicates(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
     """For small tables (cards, role members, blocks): ORM-level INSERT .. ON CONFLICT DO NOTHING."""
     if not rows:
         return
-    insert = _insert(session)
+    insert = dialect_insert(session)
     for start in range(0, len(rows), 1000):
         session.execute(insert(model).on_conflict_do_nothing(), rows[start:start + 1000])
 
@@ -47,7 +43,7 @@ def insert_ignoring_duplicates(session: Session, model: type, rows: list[dict[st
 def upsert(session: Session, model: type, rows: list[dict[str, Any]], keys: list[str]) -> None:
     if not rows:
         return
-    stmt = _insert(session)(model)
+    stmt = dialect_insert(session)(model)
     update = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
     session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update), rows)
 

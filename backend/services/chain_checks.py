@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 from eth_abi import encode
@@ -34,8 +35,12 @@ class Read(NamedTuple):
 
 def read(address: str, signature: str, input_types: list[str], args: list[Any], output_types: list[str]) -> Read:
     """`read(gov, "hasVoted(uint256,address)", ["uint256", "address"], [pid, voter], ["bool"])`."""
-    return Read(address, "0x" + (function_signature_to_4byte_selector(signature) + encode(input_types, args)).hex(),
-                output_types)
+    return Read(address, "0x" + (_selector(signature) + encode(input_types, args)).hex(), output_types)
+
+
+@functools.lru_cache(maxsize=256)
+def _selector(signature: str) -> bytes:
+    return function_signature_to_4byte_selector(signature)
 
 
 def call_many(services: Services, fns: list[Any], *, refusals: str = "raise") -> list[Any]:

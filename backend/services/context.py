@@ -31,6 +31,7 @@ class Services:
         self.engine = make_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
         self.dispatch: Dispatch = dispatch or (lambda _job_id: None)
+        self._on_close: list[Callable[[], None]] = []
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -70,5 +71,12 @@ class Services:
     def contract(self, name: str):
         return self.deployment.contract(self.chain.w3, name)
 
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when the services close (a background thread a service started, to stop)."""
+        self._on_close.append(callback)
+
     def close(self) -> None:
+        for callback in self._on_close:
+            callback()
+        self._on_close.clear()
         self.engine.dispose()

@@ -32,6 +32,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
@@ -39,6 +40,7 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 
 from backend.chain.reverts import ContractRevert
+from backend.db import dialect_insert
 from backend.models._common import utcnow
 from backend.models.relay import RelayJob, RelaySender
 from backend.services.context import Services
@@ -111,6 +113,35 @@ def accept(session: Session, *, kind: str, dedupe_key: str, requested_by: str, s
             raise
         return existing, False
     return job, True
+
+
+@dataclass(frozen=True)
+class NewJob:
+    kind: str
+    dedupe_key: str
+    requested_by: str
+    signer: str
+    sender: str
+    payload: dict[str, Any]
+    order_key: str | None = None
+    order_nonce: int | None = None
+
+
+def insert_new(connection: Connection, jobs: list[NewJob]) -> list[JobView | None]:
+    """`accept` for many jobs whose dedupe keys the caller has just looked up and not found: one multi-row INSERT ..
+    ON CONFLICT DO NOTHING on a Core connection (no ORM unit of work, no savepoint), the hot path of ballot intake.
+    Returns, in order, each new job, or None where a job with that key was accepted concurrently since the look-up.
+    The caller commits, then dispatches."""
+    now = utcnow()
+    rows = [{"id": uuid.uuid4().hex, "kind": j.kind, "status": "pending", "dedupe_key": j.dedupe_key,
+             "requested_by": j.requested_by, "sender": j.sender, "order_key": j.order_key, "order_nonce": j.order_nonce,
+             "payload": {**j.payload, "signer": j.signer}, "result": {}, "attempts": 0, "created_at": now,
+             "updated_at": now} for j in jobs]
+    table = RelayJob.__table__
+    inserted = set(connection.scalars(dialect_insert(connection)(table).values(rows)
+                                      .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)))
+    return [JobView(row["id"], row["kind"], "pending", None, None, None, {}, now, now) if row["id"] in inserted else None
+            for row in rows]
 
 
 def job_view(services: Services, job_id: str, *, kinds: tuple[str, ...] | None = None) -> JobView:

@@ -176,3 +176,87 @@ def test_no_ballot_lost_when_the_chain_is_down(stack):
         stack.stop_worker()
         proxy.stop()
         stack.start_worker()
+
+
+# ---------------------------------------------------------------------- group commit (backend/services/ballots.py)
+
+
+def _ballot_in(body: dict):
+    from backend.services.ballots import BallotIn
+
+    return BallotIn(int(body["proposal_id"]), body["support"], body["voter"], int(body["nonce"]), body["signature"])
+
+
+def _signed(stack, proposal_id: int, voter, support: int, nonce: int) -> dict:
+    """A ballot signed for an explicit nonce (typed-data gives only the next one)."""
+    from backend.chain import eip712
+    from backend.services.ballots import _separator
+
+    digest = eip712.ballot_digest(_separator(stack.services), proposal_id=proposal_id, support=support,
+                                  voter=voter.address, nonce=nonce)
+    return {"proposal_id": str(proposal_id), "support": support, "voter": voter.address, "nonce": str(nonce),
+            "signature": "0x" + bytes(voter.unsafe_sign_hash(digest).signature).hex()}
+
+
+def test_a_batch_decides_each_ballot_on_its_own(stack):
+    """What the intake thread does with whatever queued up together: each ballot gets its own answer, checked
+    against the jobs before the batch, the chain, and the ballots before it in the batch."""
+    from backend.services.ballots import AGAIN, _accept_batch
+    from backend.services.errors import Conflict, NotFound, RefusedByChain
+
+    one, two, three = stack.dao.members([RESIDENT] * 3)
+    outsider = Account.create()
+    first, second = (stack.dao.propose(f"Batch {i}") for i in range(2))
+    stack.dao.start_voting(second)
+    stack.stop_worker()  # jobs stay in flight: the batch must count them
+    try:
+        earlier = _signed(stack, first.proposal_id, three, FOR, 0)
+        accepted = stack.api.post("/ballots", json=earlier)
+        assert accepted.status_code == 202
+        batch = [
+            _signed(stack, first.proposal_id, one, FOR, 0),        # 0 accepted
+            _signed(stack, second.proposal_id, one, AGAINST, 1),   # 1 accepted: counts 0 as in flight
+            _signed(stack, second.proposal_id, one, AGAINST, 1),   # 2 the same as 1: decided in the next batch
+            _signed(stack, 12345, two, FOR, 0),                     # 3 no such proposal
+            _signed(stack, first.proposal_id, outsider, FOR, 0),   # 4 not a member
+            earlier,                                                # 5 a replay of a job before the batch
+            _signed(stack, first.proposal_id, three, AGAINST, 0),  # 6 another ballot with that job's nonce
+            _signed(stack, second.proposal_id, two, FOR, 1),       # 7 nonce 1, but two's next nonce is 0
+            _signed(stack, first.proposal_id, two, ABSTAIN, 0),    # 8 accepted
+        ]
+        results = _accept_batch(stack.services, [_ballot_in(b) for b in batch])
+        assert results[0][1] is True and results[1][1] is True and results[8][1] is True
+        assert results[2] is AGAIN
+        assert isinstance(results[3], NotFound)
+        assert isinstance(results[4], RefusedByChain) and "not a member" in str(results[4])
+        assert results[5] == (results[5][0], False) and results[5][0].id == accepted.json()["id"]
+        assert isinstance(results[6], Conflict) and "different ballot" in str(results[6])
+        assert isinstance(results[7], Conflict) and results[7].extra["expected_nonce"] == 0
+        # Checked again, the repeat is the job the first became.
+        again = stack.api.post("/ballots", json=batch[2])
+        assert again.status_code == 200 and again.json()["id"] == results[1][0].id
+        jobs = [results[0][0].id, results[1][0].id, results[8][0].id, accepted.json()["id"]]
+    finally:
+        stack.start_worker()
+    assert [stack.wait_job(j)["status"] for j in jobs] == ["confirmed"] * 4
+    assert stack.dao.governor.functions.hasVoted(second.proposal_id, one.address).call()
+
+
+def test_concurrent_ballots_and_replays_are_one_job_each(stack):
+    """Many members at once, each posting their ballot twice at the same moment (a double tap, a retrying app):
+    every answer names the one job of that ballot, and the chain counts each vote once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    voters = stack.dao.members([RESIDENT] * 12 + [RELATIONSHIP_POPULATION] * 8)
+    proposal = _active_proposal(stack, "Snow clearing volunteers")
+    bodies = [stack.ballot(proposal.proposal_id, v, FOR if i % 3 else AGAINST) for i, v in enumerate(voters)]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda b: stack.api.post("/ballots", json=b), bodies + bodies))
+    assert {a.status_code for a in answers} <= {200, 202}, [a.text for a in answers if a.status_code >= 300]
+    ids = [a.json()["id"] for a in answers]
+    assert ids[:20] == ids[20:]  # a ballot and its replay: the same job
+    assert sorted(a.status_code for a in answers).count(202) == 20
+    assert [stack.wait_job(i)["status"] for i in ids[:20]] == ["confirmed"] * 20
+    tallies = stack.dao.tallies(proposal)
+    assert tallies[RESIDENT][0] + tallies[RESIDENT][1] == 12 and sum(tallies[RELATIONSHIP_POPULATION]) == 8
+    assert sum(t[0] for t in tallies.values()) == 7  # every third voter voted against
