@@ -15,7 +15,8 @@ route, `GET /ping` -> `{"ok": true}`, a plain `def` like the API's routes (so it
 Nothing writes to the database while the reads are measured, so the cached API answers from memory once warm;
 the "cache off" rows are what a read costs whenever the data has just changed (the indexer commits each block).
 
-Load: a separate process (aiohttp) keeps N clients busy for `--duration` seconds after a warm-up and records every
+Load: before each cell the machine is left to settle (mostly idle again: an overloaded server works off its
+backlog after the clients stop); a separate process (aiohttp) keeps N clients busy for `--duration` seconds after a warm-up and records every
 latency. Closed loop at 50, 200 and 500 concurrent clients for throughput; then an open loop at a fixed 500
 requests/s (up to 500 in flight; latency counted from the scheduled send time, so a stalled server is not hidden)
 for the p99 goal (slots still unsent when the time is up count as errors). Each cell is run `--runs` times, interleaved (every endpoint and the baseline in each run), and
@@ -169,7 +170,30 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+
+def settle(*, idle: float = 0.8, timeout: float = 120.0) -> float:
+    """Wait until the machine is mostly idle again: a server that was overloaded (the cache-off API at 500
+    clients) is still working off its backlog after the load generator stopped, and would slow the next cell.
+    Returns the seconds waited."""
+    started = time.monotonic()
+    if not Path("/proc/stat").exists():
+        time.sleep(2)
+        return 2.0
+    while time.monotonic() - started < timeout:
+        total0, idle0 = _cpu_times()
+        time.sleep(0.5)
+        total1, idle1 = _cpu_times()
+        if total1 > total0 and (idle1 - idle0) / (total1 - total0) >= idle:
+            break
+    return time.monotonic() - started
+
+
 def run_load(spec: dict[str, Any]) -> dict[str, Any]:
+    settle()
     spec_file = BENCH_DIR / f"load-{os.getpid()}.json"
     spec_file.write_text(json.dumps(spec))
     try:
