@@ -273,7 +273,7 @@ def load_votes(sessions, chain_id: int, head: int, proposals: list[dict]) -> Non
 
 
 def load_issues(sessions) -> list[int]:
-    from backend.models.issue import Issue, IssueComment, IssueSupport
+    from backend.models.issue import Issue, IssueComment, IssueSupport, searchable
     from backend.services.issues import _clean
     from indexer import bulk
 
@@ -295,6 +295,7 @@ def load_issues(sessions) -> list[int]:
                           **({"external_url": f"https://matchbako.example/issues/{i}"} if imported else {})})
         created = base + dt.timedelta(minutes=rng.randrange(0, 600 * 24 * 60))
         rows.append({**cleaned, "external_url": cleaned.get("external_url"),
+                     "search_text": searchable(f"{cleaned['title']}\n{cleaned['body']}"),  # as the model's write hook
                      "author_address": None if imported else _address("member", rng.randrange(MEMBERS)),
                      "source": "matchbako" if imported else "kanazawa-dao", "external_id": str(i) if imported else None,
                      "support_count": 0, "extra": {}, "created_at": created,
@@ -383,6 +384,9 @@ def load(url: str) -> dict[str, int]:
 def ensure_loaded(url: str, reload: bool = False) -> dict[str, int]:
     if reload or not loaded(url):
         return load(url)
+    from backend.migrate import upgrade
+
+    upgrade(url)  # data loaded by an older checkout: its schema brought up to this one's (migrations fill new columns)
     result = counts(url)
     say("benchmark data present (--reload to load again): " + ", ".join(f"{k} {v:,}" for k, v in result.items()))
     return result

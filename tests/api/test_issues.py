@@ -420,3 +420,19 @@ def test_import_refuses_what_it_cannot_read(stack):
     _problem(_import(stack, member, source, "external_id,title\nX,x\n", "text/plain"), 403, "forbidden")
     _problem(_import(stack, {}, source, "external_id,title\nX,x\n"), 401, "not-authenticated")
     assert _search(stack, source=source)["total"] == 0  # nothing was imported by any of these
+
+
+def test_search_ignores_width_and_case_and_follows_edits(stack):
+    """Japanese text comes in full-width and half-width forms; a search finds either with either (NFKC), and an
+    edited issue is found by its new words only."""
+    (_, headers), = _members(stack)
+    tag = _tag()
+    wifi = _post(stack, headers, f"{tag} 駅前の無料Ｗｉ－Ｆｉ", body="ﾊﾞｽ停でも使いたい", category="town-planning")
+    assert [i["id"] for i in _search(stack, q=f"{tag} 駅前の無料wi-fi")["items"]] == [wifi["id"]]
+    assert [i["id"] for i in _search(stack, q="バス停でも")["items"]] == [wifi["id"]]  # half-width kana in the body
+    assert [i["id"] for i in _search(stack, q="ｗｉ－ｆｉ", source="kanazawa-dao")["items"]][:1] == [wifi["id"]]
+    assert stack.api.patch(f"/issues/{wifi['id']}", headers=headers,
+                           json={"body": "Free charging stations"}).status_code == 200
+    assert _search(stack, q="ﾊﾞｽ停でも")["total"] == 0
+    assert [i["id"] for i in _search(stack, q=f"{tag} FREE CHARGING")["items"]] == [] and \
+        [i["id"] for i in _search(stack, q="free charging stations")["items"]] == [wifi["id"]]
