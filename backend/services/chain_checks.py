@@ -10,6 +10,7 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 from eth_utils.abi import get_abi_output_types
 
+from backend.chain.jsonrpc import JsonRpcUnavailable
 from backend.chain.reverts import ContractRevert
 from backend.services.context import Services
 from backend.services.errors import RefusedByChain, Unavailable
@@ -51,13 +52,11 @@ def call_many(services: Services, fns: list[Any], *, refusals: str = "raise") ->
     `accept`), so they go in one request, ABI-encoded here."""
     chain = services.chain
     try:
-        requests = [("eth_call", [{"to": fn.address, "data": fn.data if isinstance(fn, Read) else fn._encode_transaction_data()},
-                                  "latest"]) for fn in fns]
-        responses = chain.w3.provider.make_batch_request(requests)
-    except Exception as exc:  # noqa: BLE001 - connection refused, timeouts, ...
-        raise Unavailable(f"the chain at {services.settings.rpc_url} does not answer: {type(exc).__name__}") from None
-    if not isinstance(responses, list) or len(responses) != len(fns):  # the node refused the batch as a whole
-        raise Unavailable(f"the chain at {services.settings.rpc_url} answered a batch of reads with {responses!r:.200}")
+        responses = chain.reads.batch([
+            ("eth_call", [{"to": fn.address, "data": fn.data if isinstance(fn, Read) else fn._encode_transaction_data()},
+                          "latest"]) for fn in fns])
+    except JsonRpcUnavailable as exc:  # refused, timed out, not JSON-RPC, the batch refused as a whole
+        raise Unavailable(f"the chain at {services.settings.rpc_url} does not answer: {exc}") from None
     results = []
     for fn, response in zip(fns, responses):
         error = response.get("error")

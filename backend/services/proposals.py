@@ -20,6 +20,7 @@ from typing import Any
 from eth_utils import is_checksum_address, keccak
 from sqlalchemy import func, select
 
+from backend.chain.jsonrpc import JsonRpcUnavailable
 from backend.models.chain import IndexerCursor, Outcome, Proposal, Tally, Vote
 from backend.models.issue import Issue
 from backend.models.metaverse_event import Attendance, MetaverseEvent
@@ -235,11 +236,11 @@ def _prefetch_past(services: Services, wanted: list[tuple[str, str, int]]) -> No
 
 
 def _head(services: Services) -> int | None:
-    """The chain's current block, read once per request (None when the chain does not answer). A bare JSON-RPC
-    request: web3's `eth.block_number` runs its middleware, which costs more than the answer."""
+    """The chain's current block, read once per request (None when the chain does not answer), through the cheap
+    reader: web3's `eth.block_number` costs more than the answer."""
     try:
-        return int(services.chain.w3.provider.make_request("eth_blockNumber", [])["result"], 16)
-    except Exception:  # noqa: BLE001 - connection errors of every transport, an error answer
+        return int(services.chain.reads.request("eth_blockNumber", []), 16)
+    except (Unavailable, JsonRpcUnavailable, TypeError, ValueError):  # no chain client, no answer, not a number
         return None
 
 
