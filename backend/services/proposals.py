@@ -19,6 +19,7 @@ from typing import Any
 
 from eth_utils import is_checksum_address, keccak
 from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 
 from backend.chain.jsonrpc import JsonRpcUnavailable
 from backend.models.chain import IndexerCursor, Outcome, Proposal, Tally, Vote
@@ -324,11 +325,19 @@ def list_proposals(services: Services, *, category: str | None, page: int, per_p
             if category not in CATEGORIES:
                 raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}")
             query = query.where(Proposal.category == CATEGORIES[category])
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(query.order_by(Proposal.block_number.desc(), Proposal.log_index.desc())
-                               .offset((page - 1) * per_page).limit(per_page)).all()
-        docs = {d.proposal_id: d for d in session.scalars(select(ProposalDocument).where(
-            ProposalDocument.proposal_id.in_([p.proposal_id for p in rows])))} if rows else {}
+        # The page and the total in one query (a window count), without the columns a summary does not show (the
+        # description and the actions can be long); only a page past the end needs a count of its own.
+        found = session.execute(query.add_columns(func.count().over().label("total"))
+                                .options(defer(Proposal.description), defer(Proposal.targets),
+                                         defer(Proposal.values), defer(Proposal.calldatas))
+                                .order_by(Proposal.block_number.desc(), Proposal.log_index.desc())
+                                .offset((page - 1) * per_page).limit(per_page)).all()
+        rows = [p for p, _total in found]
+        total = found[0].total if found else session.scalar(select(func.count()).select_from(query.subquery()))
+        docs = {d.proposal_id: d for d in session.execute(
+            select(ProposalDocument.proposal_id, ProposalDocument.title_ja, ProposalDocument.title_en,
+                   ProposalDocument.author_address)
+            .where(ProposalDocument.proposal_id.in_([p.proposal_id for p in rows])))} if rows else {}
         tallies = _tallies_of(session, chain_id, [p.proposal_id for p in rows])
         head = _head(services) if rows else None
         indexed_to = _indexed_to(session, chain_id) if rows else -1
