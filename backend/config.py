@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     #: 127.0.0.1). A reverse proxy on this machine must send X-Forwarded-For (uvicorn believes it from 127.0.0.1).
     rate_limit_exempt_clients: list[str] = ["127.0.0.0/8", "::1", "local"]
     #: Anonymous GETs of public data (proposals, issues, open data, outcomes, organisations, events, results pages)
-    #: are answered from a per-process cache while the database has not changed (checked every 50 ms), for at most
-    #: this many seconds (frontend_api/cache.py). 0 turns it off.
+    #: are answered from a per-process cache while the database has not changed (checked every 50 ms), for this
+    #: many seconds, then as stale while computed again, up to twice this age (frontend_api/cache.py). 0: off.
     read_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     # -- worker (`kanazawa-dao worker`)

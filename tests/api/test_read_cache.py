@@ -1,5 +1,5 @@
 """The read cache (frontend_api/cache.py): anonymous public reads are answered from memory while the database has
-not changed, for at most `read_cache_seconds`; a commit by any process is seen within VERSION_CHECK_S; a write
+not changed, for `read_cache_seconds` (then as stale while computed again, up to twice that); a commit by any process is seen within VERSION_CHECK_S; a write
 through the same process empties it at once; signed-in requests, typed data (nonces), jobs and health never touch
 it; only complete 200 answers are kept; concurrent misses of one URL are computed once.
 
@@ -79,8 +79,49 @@ def test_entries_expire_after_read_cache_seconds_even_when_nothing_changed(stack
     with _cached_api(stack) as cached:
         assert _total(cached, tag) == (0, "miss")
         assert _cached_total(cached, tag) == 0
-        time.sleep(SECONDS + 0.1)
+        time.sleep(SECONDS + 0.1)  # served once more while computed again (or computed, if the worker committed)
+        assert _total(cached, tag)[1] in ("stale", "miss")
+        time.sleep(2 * SECONDS + 0.1)  # past twice the age: never served
         assert _total(cached, tag) == (0, "miss")
+
+
+def test_a_stale_entry_is_served_while_it_is_computed_again():
+    """The middleware alone, on a clock of the test's own: past `seconds` (database unchanged) an entry is served
+    as stale and computed again once in the background, however many ask meanwhile; past twice `seconds` it is a
+    miss."""
+    now = {"t": 0.0}
+    calls = {"n": 0}
+
+    async def app(scope, receive, send):
+        calls["n"] += 1
+        await asyncio.sleep(0.05)
+        body = str(calls["n"]).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def run() -> list[tuple[str, str]]:
+        cache = ReadCache(app, seconds=1.0, version=lambda: "unchanged", clock=lambda: now["t"])
+        seen = []
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cache), base_url="http://test") as client:
+            async def get() -> None:
+                r = await client.get("/proposals/1")
+                seen.append((r.headers["x-cache"], r.text))
+
+            await get()                     # t=0: computed (answer 1)
+            now["t"] = 0.5
+            await get()                     # fresh
+            now["t"] = 1.2
+            await asyncio.gather(*(get() for _ in range(5)))  # stale, one recomputation (answer 2) for all five
+            await asyncio.sleep(0.2)        # the recomputation lands
+            await get()                     # fresh again, stored at t=1.2
+            now["t"] = 3.3                  # 2.1 s after it was stored: past twice the age
+            await get()                     # computed (answer 3)
+        return seen
+
+    with ThreadPoolExecutor(1) as pool:  # as below: an event loop of its own
+        seen = pool.submit(lambda: asyncio.run(run())).result()
+    assert seen == [("miss", "1"), ("hit", "1"), *[("stale", "1")] * 5, ("hit", "2"), ("miss", "3")]
+    assert calls["n"] == 3
 
 
 def test_a_write_through_this_process_is_read_back_at_once(stack):
