@@ -187,8 +187,18 @@ class ReadCache:
 
     async def _refresh(self, key: tuple, version: object, scope: Scope) -> None:
         """Compute `key` again for the cache alone (no client waits for this answer)."""
+        asked = False
+
         async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            # The request's (empty) body, then nothing, as a server does until the client goes away: a streaming
+            # response listens for a disconnect while it streams, and an answer to each call (a request again) made
+            # that loop spin and starve the event loop (seen with the open-data CSV). It stops listening when done.
+            nonlocal asked
+            if not asked:
+                asked = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
 
         async def discard(_message: Message) -> None:
             pass

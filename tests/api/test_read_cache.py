@@ -9,6 +9,7 @@ indexer, another API worker), a second app on the same database without the cach
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -197,3 +198,52 @@ def test_concurrent_misses_are_computed_once_and_large_answers_are_not_kept():
     assert sorted(r.headers["x-cache"] for r in same).count("miss") == 1
     assert [r.headers["x-cache"] for r in big] == ["miss", "miss"] and len(big[1].content) == 5 << 20
     assert calls["n"] == 1 + 2
+
+
+def test_a_streamed_answer_is_computed_again_without_spinning():
+    """A streaming response (the open-data CSVs) listens for the client's disconnect while it streams. Computed again
+    in the background, with no client, it must neither spin on that (it did: an API process at 100 % CPU, its event
+    loop starved) nor lose the answer."""
+    from starlette.responses import StreamingResponse
+
+    now = {"t": 0.0}
+    calls = {"n": 0}
+
+    async def app(scope, receive, send):
+        calls["n"] += 1
+        n = calls["n"]
+
+        async def rows():
+            for i in range(3):
+                await asyncio.sleep(0.01)
+                yield f"{n},{i}\n".encode()
+
+        await StreamingResponse(rows(), media_type="text/csv")(scope, receive, send)
+
+    async def run() -> tuple[list[tuple[str, str]], int]:
+        cache = ReadCache(app, seconds=1.0, version=lambda: "unchanged", clock=lambda: now["t"])
+        seen = []
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cache), base_url="http://test") as client:
+            for t in (0.0, 1.5):
+                now["t"] = t
+                r = await client.get("/open-data/proposals.csv")
+                seen.append((r.headers["x-cache"], r.text))
+            ticks = 0
+            deadline = asyncio.get_running_loop().time() + 0.5
+            while asyncio.get_running_loop().time() < deadline:  # the loop stays free while it is computed
+                await asyncio.sleep(0.01)
+                ticks += 1
+            r = await client.get("/open-data/proposals.csv")
+            seen.append((r.headers["x-cache"], r.text))
+            assert not cache._refreshing  # the background computation ended
+        return seen, ticks
+
+    # A daemon thread of its own, waited for with a limit: a spinning loop never gives control back.
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(value=asyncio.run(run())), daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+    assert not thread.is_alive(), "the event loop is stuck: the background computation spins"
+    seen, ticks = result["value"]
+    assert seen == [("miss", "1,0\n1,1\n1,2\n"), ("stale", "1,0\n1,1\n1,2\n"), ("hit", "2,0\n2,1\n2,2\n")]
+    assert ticks > 20 and calls["n"] == 2
