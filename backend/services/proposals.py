@@ -356,14 +356,26 @@ def list_proposals(services: Services, *, category: str | None, page: int, per_p
 
 def detail(services: Services, proposal_id: int) -> dict[str, Any]:
     chain_id = services.chain_id
+    events = select(MetaverseEvent.id).where(MetaverseEvent.proposal_id == proposal_id)
     with services.session() as session:
-        p = session.get(Proposal, (chain_id, proposal_id))
-        doc = session.scalar(select(ProposalDocument).where(ProposalDocument.proposal_id == proposal_id))
-        if p is None:
+        # The proposal, its document, how far the index reaches and how many events are linked: one round trip
+        # (a page is computed again after every commit; its queries were most of its cost).
+        row = session.execute(
+            select(Proposal, ProposalDocument,
+                   select(IndexerCursor.block_number).where(IndexerCursor.chain_id == chain_id)
+                   .scalar_subquery().label("indexed_to"),
+                   select(func.count()).select_from(events.subquery()).scalar_subquery().label("related_events"))
+            .outerjoin(ProposalDocument, ProposalDocument.proposal_id == Proposal.proposal_id)
+            .where(Proposal.chain_id == chain_id, Proposal.proposal_id == proposal_id)).first()
+        if row is None:
+            doc = session.scalar(select(ProposalDocument).where(ProposalDocument.proposal_id == proposal_id))
             if doc is not None:
                 raise NotFound(f"proposal {proposal_id} was submitted (job {doc.relay_job_id}) but is not indexed yet",
                                job_id=doc.relay_job_id)
             raise NotFound(f"no proposal {proposal_id}")
+        p, doc = row.Proposal, row.ProposalDocument
+        indexed_to = row.indexed_to if row.indexed_to is not None else -1
+        related_events = row.related_events or 0
         item = summary(session, services, p, doc)
         head = _head(services)
         if head is not None and head > p.vote_start:  # the quorum and the turnout's card supply: one round trip
@@ -371,17 +383,17 @@ def detail(services: Services, proposal_id: int) -> dict[str, Any]:
                 _prefetch_past(services, [("CityGovernor", "quorum", p.vote_start),
                                           ("MembershipCard", "getPastTotalSupply", p.vote_start)])
         item["tallies"] = _tallies(session, chain_id, proposal_id)
-        item["state"] = _state(services, p, item["tallies"], head, _indexed_to(session, chain_id))
+        item["state"] = _state(services, p, item["tallies"], head, indexed_to)
         item["actions"] = {"targets": p.targets, "values": p.values, "calldatas": p.calldatas}
         item["tallies"] = item.pop("tallies")  # the key order of the response, as before
         # One card, one vote (MembershipCard's voting power is 1 per active card): the voters are the votes counted.
         overall = item["tallies"]["overall"]
         voter_count = overall["for"] + overall["against"] + overall["abstain"]
         item["issues"] = [{"id": i.id, "title": i.title, "status": i.status, "support_count": i.support_count}
-                          for i in session.scalars(select(Issue).join(ProposalIssue, ProposalIssue.issue_id == Issue.id)
-                                                   .where(ProposalIssue.proposal_document_id == (doc.id if doc else -1)))]
-        events = select(MetaverseEvent.id).where(MetaverseEvent.proposal_id == proposal_id)
-        related_events = session.scalar(select(func.count()).select_from(events.subquery())) or 0
+                          for i in session.execute(
+                              select(Issue.id, Issue.title, Issue.status, Issue.support_count)
+                              .join(ProposalIssue, ProposalIssue.issue_id == Issue.id)
+                              .where(ProposalIssue.proposal_document_id == doc.id))] if doc else []
         attended = 0
         if related_events:  # the overlap query reads every voter of the proposal: only when there is an event
             voters = select(Vote.voter).where(Vote.chain_id == chain_id, Vote.proposal_id == proposal_id)
