@@ -14,6 +14,8 @@ every read goes to the database), and `uvicorn --factory scripts.bench_api:bare_
 route, `GET /ping` -> `{"ok": true}`, a plain `def` like the API's routes (so it runs in the same thread pool).
 Nothing writes to the database while the reads are measured, so the cached API answers from memory once warm;
 the "cache off" rows are what a read costs whenever the data has just changed (the indexer commits each block).
+Between the two, the "one commit a second" rows (fixed rate only): the cached API while a thread of the benchmark
+commits a one-row write every second (`Ticker`), as an indexer following a chain with one-second blocks would.
 
 Load: before each cell the machine is left to settle (mostly idle again: an overloaded server works off its
 backlog after the clients stop); a separate process (aiohttp) warms the cell (`warm`: every URL answered from the
@@ -130,7 +132,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
                 if not await one(measure):
                     return
 
-        if bodies is None:
+        if bodies is None and spec.get("warm", True):
             await warm(http, urls, concurrency)
         if warmup and bodies is None:
             end = time.perf_counter() + warmup
@@ -316,6 +318,38 @@ class Ballots:
         return bodies
 
 
+class Ticker:
+    """Commits a one-row write to the benchmark database once a second in a thread, until stopped: any commit
+    changes the database's data version (backend/db.py), which is what invalidates the API's read cache."""
+
+    def __init__(self, url: str, interval: float = 1.0) -> None:
+        import threading
+
+        from sqlalchemy import create_engine
+
+        self.engine = create_engine(url)
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS bench_api_tick (n bigint NOT NULL)")
+        self.commits = 0
+        self.done = threading.Event()
+        self.interval = interval
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(self.interval):
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("DELETE FROM bench_api_tick")
+                conn.exec_driver_sql(f"INSERT INTO bench_api_tick VALUES ({self.commits})")
+            self.commits += 1
+
+    def stop(self) -> int:
+        self.done.set()
+        self.thread.join()
+        self.engine.dispose()
+        return self.commits
+
+
 def _jobs_stored(url: str, proposal_id: int) -> int:
     from sqlalchemy import create_engine, text
 
@@ -381,6 +415,10 @@ def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
         endpoints = {"bare FastAPI endpoint (baseline)": [f"{bare}/ping"]}
         endpoints |= {name: [api + u for u in urls] for name, urls in paths.items()}
         endpoints |= {f"{name}, cache off": [uncached + u for u in urls] for name, urls in paths.items()}
+        # The cached API while something commits once a second (as the indexer does while a chain makes blocks):
+        # every commit invalidates every entry, so these sit between the cached and the cache-off rows. Measured
+        # at the fixed rate only (the p99 goal), not warmed (the next commit would undo it).
+        under_writes = {f"{name}, one commit a second": [api + u for u in urls] for name, urls in paths.items()}
         for name, urls in endpoints.items():  # every URL answers before anything is measured
             for u in urls[:3]:
                 response = requests.get(u, timeout=60)
@@ -397,12 +435,19 @@ def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
                     cells.setdefault(f"{name}|{concurrency}", []).append(outcome)
                     say(f"run {run}/{args.runs}  {name:<34} c={concurrency:<4} {outcome['throughput']:>7,.0f} req/s  "
                         f"p50 {outcome['p50_ms']:>7.1f} ms  p99 {outcome['p99_ms']:>7.1f} ms  {outcome['statuses']}")
-            for name, urls in endpoints.items():
-                outcome = run_load({"urls": urls, "concurrency": RATE, "duration": args.duration,
-                                    "warmup": args.warmup, "rate": RATE})
+            for name, urls in [*endpoints.items(), *under_writes.items()]:
+                ticker = Ticker(url) if name in under_writes else None
+                try:
+                    outcome = run_load({"urls": urls, "concurrency": RATE, "duration": args.duration,
+                                        "warmup": args.warmup, "rate": RATE, "warm": ticker is None})
+                finally:
+                    commits = ticker.stop() if ticker else None
+                if ticker:
+                    outcome["commits"] = commits
                 cells.setdefault(f"{name}|rate", []).append(outcome)
                 say(f"run {run}/{args.runs}  {name:<34} {RATE}/s   {outcome['throughput']:>7,.0f} req/s  "
-                    f"p50 {outcome['p50_ms']:>7.1f} ms  p99 {outcome['p99_ms']:>7.1f} ms  {outcome['statuses']}")
+                    f"p50 {outcome['p50_ms']:>7.1f} ms  p99 {outcome['p99_ms']:>7.1f} ms  {outcome['statuses']}"
+                    + (f"  ({commits} commits)" if ticker else ""))
             for concurrency in args.concurrency:
                 proposal_id = ballots.new_proposal(f"run {run} c={concurrency}")
                 bodies = ballots.sign(proposal_id, nonce=ballots.proposals - 1, count=args.ballots)
@@ -471,7 +516,7 @@ def report(m: dict[str, Any]) -> str:
         "| endpoint | clients | req/s | p50 (ms) | p99 (ms) | vs bare endpoint | errors (+ unsent at fixed rate) |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    names = [k.split("|")[0] for k in cells if k.endswith(f"|{m['concurrency'][0]}")]
+    names = list(dict.fromkeys(k.split("|")[0] for k in cells))
     for name in names:
         for concurrency in [*m["concurrency"], "rate"]:
             outcomes = cells.get(f"{name}|{concurrency}")
