@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     rate_limit_exempt_clients: list[str] = ["127.0.0.0/8", "::1", "local"]
     #: Anonymous GETs of public data (proposals, issues, open data, outcomes, organisations, events, results pages)
     #: are answered from a per-process cache while the database has not changed (checked every 50 ms), for this
-    #: many seconds, then as stale while computed again, up to twice this age (frontend_api/cache.py). 0: off.
+    #: many seconds, then as stale while computed again, up to twice this age; after a commit, a busy process
+    #: serves the previous answer as stale while it computes the new one (frontend_api/cache.py). 0: off.
     read_cache_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     # -- worker (`kanazawa-dao worker`)

@@ -9,14 +9,25 @@ from the database costs 10-20 ms of CPU, from here well under one (scripts/bench
 
 Freshness: the database's data version (backend/db.py `data_version`: PostgreSQL's current snapshot, SQLite's
 `PRAGMA data_version`), read at most every VERSION_CHECK_S by one request for all the others, is part of every
-entry: an entry computed before any commit, by any process, is not served after it. So an answer is at most
-VERSION_CHECK_S behind the database. `read_cache_seconds` bounds what the database cannot say: the state of a
-proposal also follows the chain's head (Pending, Active, ended), which moves without a write while the indexer
-is stopped. An entry past that age, with the database unchanged, is served once more (`X-Cache: stale`) while it
-is computed again in the background, up to twice that age: otherwise every page expired at the same moment, and
-the burst of recomputations (hundreds of proposal pages, each 10-20 ms) was what a visitor waited for (p99 of the
-proposal page at 500 requests/s: 74-336 ms, scripts/bench_api.py). A write through this process also empties the
-cache when it starts and when it ends.
+entry: an entry computed before any commit, by any process, is not served as current after it. So an answer is at
+most VERSION_CHECK_S behind the database, with one exception, under load (below). `read_cache_seconds` bounds what
+the database cannot say: the state of a proposal also follows the chain's head (Pending, Active, ended), which
+moves without a write while the indexer is stopped.
+
+Stale answers (`X-Cache: stale`), each while the answer is computed again in the background (one computation per
+URL, at most MAX_REFRESHES at once per process), and never older than twice `read_cache_seconds`:
+
+- an entry past `read_cache_seconds`, the database unchanged: otherwise every page expired at the same moment,
+  and the burst of recomputations (hundreds of proposal pages, each 10-20 ms) was what a visitor waited for (p99
+  of the proposal page at 500 requests/s: 74-336 ms, scripts/bench_api.py);
+- an entry computed before the last commit, while this process is already computing an answer (BUSY): when
+  something commits every second (the indexer during a vote) every entry is outdated every second, and recomputing
+  hundreds of pages per commit is more than two cores do (the proposal page at 500 requests/s: ~190 requests/s
+  answered, p99 2.7 s); so the visitor gets the previous answer at once and the pages catch up as fast as the
+  machine computes them, MAX_REFRESHES at a time. A quiet process (nothing being computed) computes the current
+  answer for its visitor, as before.
+
+A write through this process empties the cache when it starts and when it ends: its author reads it back at once.
 
 What is cached, and what never is:
 
@@ -52,6 +63,13 @@ MAX_BODY = 4 << 20
 MAX_BYTES = 64 << 20
 #: How often the database's data version is read (by one request for all those arriving meanwhile).
 VERSION_CHECK_S = 0.05
+#: Computations in flight in this process (visitors' and background) from which an entry computed before the last
+#: commit is served as stale instead of the visitor waiting for the current answer (see the docstring). 1: any.
+#: Measured with scripts/bench_api.py's "one commit a second" rows: 3 left the proposal page's p99 at ~200-350 ms
+#: (visitors computing in a queue), 1 brought it under 50 ms.
+BUSY = 1
+#: Background recomputations of stale entries at once per process: the rest of the machine keeps serving.
+MAX_REFRESHES = 2
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -66,6 +84,11 @@ class Entry:
     @property
     def size(self) -> int:
         return len(self.body) + sum(len(k) + len(v) for k, v in self.headers)
+
+
+class _Unreadable:
+    """The data version when the database does not answer: equal to nothing, and no stale entry is served for it
+    (the route answers for the database)."""
 
 
 def cacheable(scope: Scope) -> bool:
@@ -95,6 +118,7 @@ class ReadCache:
         self.pending: dict[tuple, asyncio.Event] = {}
         self.generation = 0  # bumped by every write: an answer computed across a write is not stored
         self._refreshing: set[asyncio.Task] = set()  # background recomputations of stale entries (kept referenced)
+        self.computing = 0  # answers being computed in this process now (see BUSY)
 
     def clear(self) -> None:
         self.entries.clear()
@@ -114,25 +138,37 @@ class ReadCache:
             try:
                 value = await run_in_threadpool(self.version)
             except Exception:  # noqa: BLE001 - database away: the route will answer for it
-                value = object()
+                value = _Unreadable()
             self._version, self._version_read = value, started
             reading, self._version_reading = self._version_reading, None
             reading.set_result(value)
             return value
         return await asyncio.shield(self._version_reading)
 
-    def _fresh(self, key: tuple, version: object, *, stale_ok: bool = False) -> Entry | None:
-        """The entry for `key` if it may be served: computed at this data version, younger than `seconds` (or, with
-        `stale_ok`, than twice that)."""
-        entry = self.entries.get(key)
-        if entry is None:
-            return None
-        age = self.clock() - entry.stored
-        if entry.version != version or age >= self.seconds * (2 if stale_ok else 1):
-            if entry.version != version or age >= 2 * self.seconds:
-                self._drop(key)
+    def _fresh(self, key: tuple, version: object) -> Entry | None:
+        """The entry for `key` if it may be served as current: computed at this data version, younger than
+        `seconds`."""
+        entry = self._entry(key)
+        if entry is None or entry.version != version or self.clock() - entry.stored >= self.seconds:
             return None
         self.entries.move_to_end(key)
+        return entry
+
+    def _stale(self, key: tuple, version: object) -> Entry | None:
+        """The entry for `key` if it may be served as stale (see the module's docstring)."""
+        entry = self._entry(key)
+        if entry is None:
+            return None
+        if entry.version == version or (self.computing >= BUSY and not isinstance(version, _Unreadable)):
+            return entry
+        return None
+
+    def _entry(self, key: tuple) -> Entry | None:
+        """The entry for `key`, whatever its version, if younger than twice `seconds` (older ones are dropped)."""
+        entry = self.entries.get(key)
+        if entry is not None and self.clock() - entry.stored >= 2 * self.seconds:
+            self._drop(key)
+            return None
         return entry
 
     def _drop(self, key: tuple) -> None:
@@ -166,9 +202,9 @@ class ReadCache:
         version = await self.current_version()
         entry = self._fresh(key, version)
         if entry is None:
-            stale = self._fresh(key, version, stale_ok=True)
-            if stale is not None:  # past its age, the database unchanged: served while computed again
-                if key not in self.pending:
+            stale = self._stale(key, version)
+            if stale is not None:  # served while computed again (the module's docstring says when)
+                if key not in self.pending and len(self._refreshing) < MAX_REFRESHES:
                     task = asyncio.get_running_loop().create_task(self._refresh(key, version, dict(scope)))
                     self._refreshing.add(task)
                     task.add_done_callback(self._refreshing.discard)
@@ -213,6 +249,7 @@ class ReadCache:
         leader = done is None  # the others wait for this one (see __call__)
         if leader:
             done = self.pending[key] = asyncio.Event()
+            self.computing += 1
         generation = self.generation
         started: Message | None = None
         chunks: list[bytes] = []
@@ -242,6 +279,7 @@ class ReadCache:
                                        self.clock(), version))
         finally:
             if leader:
+                self.computing -= 1
                 self.pending.pop(key, None)
                 done.set()
 

@@ -14,8 +14,10 @@ every read goes to the database), and `uvicorn --factory scripts.bench_api:bare_
 route, `GET /ping` -> `{"ok": true}`, a plain `def` like the API's routes (so it runs in the same thread pool).
 Nothing writes to the database while the reads are measured, so the cached API answers from memory once warm;
 the "cache off" rows are what a read costs whenever the data has just changed (the indexer commits each block).
-Between the two, the "one commit a second" rows (fixed rate only): the cached API while a thread of the benchmark
-commits a one-row write every second (`Ticker`), as an indexer following a chain with one-second blocks would.
+Between the two, the "one commit a second" rows (fixed rate only): the warmed cached API while a thread of the load
+generator commits a one-row write every second (`Ticker`), as an indexer following a chain with one-second blocks
+would: every answer in the cache is outdated every second (frontend_api/cache.py serves it as stale while it is
+computed again when the process is busy; the X-Cache counts are in the JSON output).
 
 Load: before each cell the machine is left to settle (mostly idle again: an overloaded server works off its
 backlog after the clients stop); a separate process (aiohttp) warms the cell (`warm`: every URL answered from the
@@ -95,6 +97,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     latencies: list[float] = []
     statuses: dict[str, int] = {}
+    cache_states: dict[str, int] = {}  # X-Cache of the measured answers: hit, stale, miss
     job_ids: list[str] = []
     refusals: list[str] = []
     counter = 0
@@ -120,6 +123,9 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
                     async with http.get(urls[n % len(urls)]) as response:
                         await response.read()
                         status = response.status
+                        state = response.headers.get("x-cache")
+                    if measure and state:
+                        cache_states[state] = cache_states.get(state, 0) + 1
             except Exception as exc:  # noqa: BLE001 - refused, reset, timeout: counted as errors
                 status = type(exc).__name__
             if measure:
@@ -132,8 +138,11 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
                 if not await one(measure):
                     return
 
-        if bodies is None and spec.get("warm", True):
+        if bodies is None:
             await warm(http, urls, concurrency)
+        # Warmed, then the commits start (before the unmeasured warm-up): the cache holds every answer, and every
+        # second all of them become outdated.
+        ticker = Ticker(spec["commit_to"]) if spec.get("commit_to") else None
         if warmup and bodies is None:
             end = time.perf_counter() + warmup
             await asyncio.gather(*(closed(end, False) for _ in range(concurrency)))
@@ -162,9 +171,11 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             await asyncio.gather(*(closed(started + duration, True) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+    commits = ticker.stop() if ticker else None
     latencies.sort()
     ok = sum(v for k, v in statuses.items() if k in ("200", "202"))
-    return {"requests": len(latencies), "ok": ok, "statuses": statuses, "seconds": elapsed,
+    return {"requests": len(latencies), "ok": ok, "statuses": statuses, "cache": cache_states, "commits": commits,
+            "seconds": elapsed,
             "throughput": ok / elapsed if elapsed else 0.0,
             "p50_ms": 1000 * _pct(latencies, 0.50), "p99_ms": 1000 * _pct(latencies, 0.99), "job_ids": job_ids, "missed": missed,
             "first_refusal": refusals[0] if refusals else None}
@@ -416,9 +427,12 @@ def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
         endpoints |= {name: [api + u for u in urls] for name, urls in paths.items()}
         endpoints |= {f"{name}, cache off": [uncached + u for u in urls] for name, urls in paths.items()}
         # The cached API while something commits once a second (as the indexer does while a chain makes blocks):
-        # every commit invalidates every entry, so these sit between the cached and the cache-off rows. Measured
-        # at the fixed rate only (the p99 goal), not warmed (the next commit would undo it).
+        # every commit outdates every entry. Measured at the fixed rate only (the p99 goal); the load generator
+        # warms the cell, then commits (`Ticker`) while it measures.
         under_writes = {f"{name}, one commit a second": [api + u for u in urls] for name, urls in paths.items()}
+        if args.only:  # a subset of the rows, while working on one of them
+            endpoints = {k: v for k, v in endpoints.items() if any(o in k for o in args.only)}
+            under_writes = {k: v for k, v in under_writes.items() if any(o in k for o in args.only)}
         for name, urls in endpoints.items():  # every URL answers before anything is measured
             for u in urls[:3]:
                 response = requests.get(u, timeout=60)
@@ -436,19 +450,14 @@ def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
                     say(f"run {run}/{args.runs}  {name:<34} c={concurrency:<4} {outcome['throughput']:>7,.0f} req/s  "
                         f"p50 {outcome['p50_ms']:>7.1f} ms  p99 {outcome['p99_ms']:>7.1f} ms  {outcome['statuses']}")
             for name, urls in [*endpoints.items(), *under_writes.items()]:
-                ticker = Ticker(url) if name in under_writes else None
-                try:
-                    outcome = run_load({"urls": urls, "concurrency": RATE, "duration": args.duration,
-                                        "warmup": args.warmup, "rate": RATE, "warm": ticker is None})
-                finally:
-                    commits = ticker.stop() if ticker else None
-                if ticker:
-                    outcome["commits"] = commits
+                writes = name in under_writes
+                outcome = run_load({"urls": urls, "concurrency": RATE, "duration": args.duration,
+                                    "warmup": args.warmup, "rate": RATE, "commit_to": url if writes else None})
                 cells.setdefault(f"{name}|rate", []).append(outcome)
                 say(f"run {run}/{args.runs}  {name:<34} {RATE}/s   {outcome['throughput']:>7,.0f} req/s  "
                     f"p50 {outcome['p50_ms']:>7.1f} ms  p99 {outcome['p99_ms']:>7.1f} ms  {outcome['statuses']}"
-                    + (f"  ({commits} commits)" if ticker else ""))
-            for concurrency in args.concurrency:
+                    + (f"  ({outcome['commits']} commits, X-Cache {outcome['cache']})" if writes else ""))
+            for concurrency in args.concurrency if not args.only or any(o in "ballot intake" for o in args.only) else ():
                 proposal_id = ballots.new_proposal(f"run {run} c={concurrency}")
                 bodies = ballots.sign(proposal_id, nonce=ballots.proposals - 1, count=args.ballots)
                 outcome = run_load({"urls": [f"{api}/ballots"], "bodies": bodies, "concurrency": concurrency,
@@ -559,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reload", action="store_true", help="load the benchmark database again")
     parser.add_argument("--source", type=Path, default=REPO_ROOT,
                         help="serve the API from another checkout (e.g. `git archive` of an older commit), for before/after")
+    parser.add_argument("--only", nargs="+", metavar="TEXT",
+                        help="measure only the rows whose name contains one of these (e.g. 'commit a second', 'ballot')")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--loadgen", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -1,5 +1,6 @@
 """The read cache (frontend_api/cache.py): anonymous public reads are answered from memory while the database has
-not changed, for `read_cache_seconds` (then as stale while computed again, up to twice that); a commit by any process is seen within VERSION_CHECK_S; a write
+not changed, for `read_cache_seconds` (then as stale while computed again, up to twice that); a commit by any process is seen within VERSION_CHECK_S
+(unless the process is busy computing: then the previous answer is served as stale while it computes the new one); a write
 through the same process empties it at once; signed-in requests, typed data (nonces), jobs and health never touch
 it; only complete 200 answers are kept; concurrent misses of one URL are computed once.
 
@@ -247,3 +248,79 @@ def test_a_streamed_answer_is_computed_again_without_spinning():
     seen, ticks = result["value"]
     assert seen == [("miss", "1,0\n1,1\n1,2\n"), ("stale", "1,0\n1,1\n1,2\n"), ("hit", "2,0\n2,1\n2,2\n")]
     assert ticks > 20 and calls["n"] == 2
+
+
+def test_after_a_commit_a_quiet_process_computes_the_answer_and_a_busy_one_serves_the_previous_one():
+    """The middleware alone, with a data version and a clock of the test's own. After a commit, a process with
+    fewer than BUSY computations in flight computes the current answer (the visitor waits for it); a busy one
+    serves the previous answer as stale at once and computes it again in the background, at most MAX_REFRESHES
+    at once; with the database unreadable nothing stale is served."""
+    from frontend_api.cache import BUSY, MAX_REFRESHES
+
+    now = {"t": 0.0}
+    db = {"version": 1, "down": False}
+    slow = asyncio.Event()       # held open: requests that keep this process busy
+    refreshes = asyncio.Event()  # held open: the background recomputations at version 4
+
+    async def app(scope, receive, send):
+        path = scope["path"]
+        if path.startswith("/proposals/slow"):
+            await slow.wait()
+        elif path.startswith("/proposals/k") and db["version"] == 4:
+            await refreshes.wait()
+        body = f"{path} at {db['version']}".encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": body})
+
+    def version():
+        if db["down"]:
+            raise ConnectionError("the database does not answer")
+        return db["version"]
+
+    def commit(new: int) -> None:
+        db["version"] = new
+        now["t"] += 2 * VERSION_CHECK_S  # the next request reads the version again
+
+    async def run() -> dict:
+        cache = ReadCache(app, seconds=10.0, version=version, clock=lambda: now["t"])
+        seen = {}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=cache), base_url="http://test") as client:
+            async def get(path: str) -> tuple[str, str]:
+                r = await client.get(path)
+                return r.headers["x-cache"], r.text
+
+            seen["first"] = await get("/proposals/1")
+            commit(2)
+            seen["quiet after a commit"] = await get("/proposals/1")
+            busy = [asyncio.create_task(client.get(f"/proposals/slow/{i}")) for i in range(BUSY)]
+            while cache.computing < BUSY:
+                await asyncio.sleep(0.01)
+            commit(3)
+            seen["busy after a commit"] = await get("/proposals/1")
+            await asyncio.sleep(0.05)  # the background computation lands
+            seen["then"] = await get("/proposals/1")
+            for k in range(5):
+                seen[f"k{k} at 3"] = await get(f"/proposals/k{k}")
+            commit(4)
+            seen["k at 4"] = await asyncio.gather(*(get(f"/proposals/k{k}") for k in range(5)))
+            seen["refreshing"] = len(cache._refreshing)
+            refreshes.set()
+            db["down"] = True
+            now["t"] += 2 * VERSION_CHECK_S
+            seen["database down"] = await get("/proposals/1")
+            slow.set()
+            await asyncio.gather(*busy)
+            seen["computing at rest"] = cache.computing
+        return seen
+
+    with ThreadPoolExecutor(1) as pool:  # an event loop of its own, as above
+        seen = pool.submit(lambda: asyncio.run(run())).result()
+    assert seen["first"] == ("miss", "/proposals/1 at 1")
+    assert seen["quiet after a commit"] == ("miss", "/proposals/1 at 2")
+    assert seen["busy after a commit"] == ("stale", "/proposals/1 at 2")
+    assert seen["then"] == ("hit", "/proposals/1 at 3")
+    assert all(seen[f"k{k} at 3"] == ("miss", f"/proposals/k{k} at 3") for k in range(5))
+    assert seen["k at 4"] == [("stale", f"/proposals/k{k} at 3") for k in range(5)]
+    assert seen["refreshing"] == MAX_REFRESHES
+    assert seen["database down"] == ("miss", "/proposals/1 at 4")
+    assert seen["computing at rest"] == 0
