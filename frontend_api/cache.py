@@ -20,12 +20,12 @@ URL, at most MAX_REFRESHES at once per process), and never older than twice `rea
 - an entry past `read_cache_seconds`, the database unchanged: otherwise every page expired at the same moment,
   and the burst of recomputations (hundreds of proposal pages, each 10-20 ms) was what a visitor waited for (p99
   of the proposal page at 500 requests/s: 74-336 ms, scripts/bench_api.py);
-- an entry computed before the last commit, while this process is already computing an answer (BUSY): when
-  something commits every second (the indexer during a vote) every entry is outdated every second, and recomputing
-  hundreds of pages per commit is more than two cores do (the proposal page at 500 requests/s: ~190 requests/s
-  answered, p99 2.7 s); so the visitor gets the previous answer at once and the pages catch up as fast as the
-  machine computes them, MAX_REFRESHES at a time. A quiet process (nothing being computed) computes the current
-  answer for its visitor, as before.
+- an entry computed before the last commit, while this process is busy: computing an answer now, or having
+  started BUSY_PER_SECOND computations in the last second. When something commits every second (the indexer during
+  a vote) every entry is outdated every second, and recomputing hundreds of pages per commit is more than two cores
+  do (the proposal page at 500 requests/s: ~190 requests/s answered, p99 2.7 s); so the visitor gets the previous
+  answer at once and the pages catch up as fast as the machine computes them, MAX_REFRESHES at a time. A quiet
+  process computes the current answer for its visitor, as before.
 
 A write through this process empties the cache when it starts and when it ends: its author reads it back at once.
 
@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,11 +63,12 @@ MAX_BODY = 4 << 20
 MAX_BYTES = 64 << 20
 #: How often the database's data version is read (by one request for all those arriving meanwhile).
 VERSION_CHECK_S = 0.05
-#: Computations in flight in this process (visitors' and background) from which an entry computed before the last
-#: commit is served as stale instead of the visitor waiting for the current answer (see the docstring). 1: any.
-#: Measured with scripts/bench_api.py's "one commit a second" rows: 3 left the proposal page's p99 at ~200-350 ms
-#: (visitors computing in a queue), 1 brought it under 50 ms.
-BUSY = 1
+#: When an entry computed before the last commit is served as stale instead of the visitor waiting for the current
+#: answer (see the docstring): this process is computing an answer now (visitors' or background), or started this
+#: many computations in the last second. Measured with scripts/bench_api.py's "one commit a second" rows: waiting
+#: while 3 were in flight left the proposal page's p99 at 200-350 ms (visitors computing in a queue); with any in
+#: flight, 57 ms, from the ~6 % of visitors who came when none was; with the rate as well, see the README.
+BUSY_PER_SECOND = 20
 #: Background recomputations of stale entries at once per process: the rest of the machine keeps serving.
 MAX_REFRESHES = 2
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -118,7 +119,8 @@ class ReadCache:
         self.pending: dict[tuple, asyncio.Event] = {}
         self.generation = 0  # bumped by every write: an answer computed across a write is not stored
         self._refreshing: set[asyncio.Task] = set()  # background recomputations of stale entries (kept referenced)
-        self.computing = 0  # answers being computed in this process now (see BUSY)
+        self.computing = 0  # answers being computed in this process now (see BUSY_PER_SECOND)
+        self.started: deque[float] = deque()  # when the computations of the last second started
 
     def clear(self) -> None:
         self.entries.clear()
@@ -159,9 +161,15 @@ class ReadCache:
         entry = self._entry(key)
         if entry is None:
             return None
-        if entry.version == version or (self.computing >= BUSY and not isinstance(version, _Unreadable)):
+        if entry.version == version or (self._busy() and not isinstance(version, _Unreadable)):
             return entry
         return None
+
+    def _busy(self) -> bool:
+        second_ago = self.clock() - 1.0
+        while self.started and self.started[0] < second_ago:
+            self.started.popleft()
+        return self.computing > 0 or len(self.started) >= BUSY_PER_SECOND
 
     def _entry(self, key: tuple) -> Entry | None:
         """The entry for `key`, whatever its version, if younger than twice `seconds` (older ones are dropped)."""
@@ -250,6 +258,7 @@ class ReadCache:
         if leader:
             done = self.pending[key] = asyncio.Event()
             self.computing += 1
+            self.started.append(self.clock())
         generation = self.generation
         started: Message | None = None
         chunks: list[bytes] = []

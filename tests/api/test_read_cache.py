@@ -1,6 +1,6 @@
 """The read cache (frontend_api/cache.py): anonymous public reads are answered from memory while the database has
 not changed, for `read_cache_seconds` (then as stale while computed again, up to twice that); a commit by any process is seen within VERSION_CHECK_S
-(unless the process is busy computing: then the previous answer is served as stale while it computes the new one); a write
+(unless the process is busy computing answers: then the previous answer is served as stale while it computes the new one); a write
 through the same process empties it at once; signed-in requests, typed data (nonces), jobs and health never touch
 it; only complete 200 answers are kept; concurrent misses of one URL are computed once.
 
@@ -251,15 +251,15 @@ def test_a_streamed_answer_is_computed_again_without_spinning():
 
 
 def test_after_a_commit_a_quiet_process_computes_the_answer_and_a_busy_one_serves_the_previous_one():
-    """The middleware alone, with a data version and a clock of the test's own. After a commit, a process with
-    fewer than BUSY computations in flight computes the current answer (the visitor waits for it); a busy one
-    serves the previous answer as stale at once and computes it again in the background, at most MAX_REFRESHES
-    at once; with the database unreadable nothing stale is served."""
-    from frontend_api.cache import BUSY, MAX_REFRESHES
+    """The middleware alone, with a data version and a clock of the test's own. After a commit, a quiet process
+    computes the current answer (the visitor waits for it); a busy one (computing an answer now, or having started
+    BUSY_PER_SECOND computations in the last second) serves the previous answer as stale at once and computes it
+    again in the background, at most MAX_REFRESHES at once; with the database unreadable nothing stale is served."""
+    from frontend_api.cache import BUSY_PER_SECOND, MAX_REFRESHES
 
     now = {"t": 0.0}
     db = {"version": 1, "down": False}
-    slow = asyncio.Event()       # held open: requests that keep this process busy
+    slow = asyncio.Event()       # held open: a request that keeps this process busy
     refreshes = asyncio.Event()  # held open: the background recomputations at version 4
 
     async def app(scope, receive, send):
@@ -292,11 +292,12 @@ def test_after_a_commit_a_quiet_process_computes_the_answer_and_a_busy_one_serve
             seen["first"] = await get("/proposals/1")
             commit(2)
             seen["quiet after a commit"] = await get("/proposals/1")
-            busy = [asyncio.create_task(client.get(f"/proposals/slow/{i}")) for i in range(BUSY)]
-            while cache.computing < BUSY:
+            # Busy: an answer being computed.
+            busy = asyncio.create_task(client.get("/proposals/slow"))
+            while cache.computing < 1:
                 await asyncio.sleep(0.01)
             commit(3)
-            seen["busy after a commit"] = await get("/proposals/1")
+            seen["computing, after a commit"] = await get("/proposals/1")
             await asyncio.sleep(0.05)  # the background computation lands
             seen["then"] = await get("/proposals/1")
             for k in range(5):
@@ -308,19 +309,38 @@ def test_after_a_commit_a_quiet_process_computes_the_answer_and_a_busy_one_serve
             db["down"] = True
             now["t"] += 2 * VERSION_CHECK_S
             seen["database down"] = await get("/proposals/1")
+            db["down"] = False
             slow.set()
-            await asyncio.gather(*busy)
+            await busy
+            await asyncio.sleep(0.05)
             seen["computing at rest"] = cache.computing
+            # Busy: many computations started in the last second (none in flight now).
+            now["t"] += 2.0
+            commit(5)
+            seen["quiet again"] = await get("/proposals/1")
+            for i in range(BUSY_PER_SECOND):
+                await get(f"/proposals/r{i}")
+            commit(6)
+            seen["many computed, after a commit"] = await get("/proposals/1")
+            await asyncio.sleep(0.05)
+            seen["then again"] = await get("/proposals/1")
+            now["t"] += 2.0
+            commit(7)
+            seen["a second later"] = await get("/proposals/1")
         return seen
 
     with ThreadPoolExecutor(1) as pool:  # an event loop of its own, as above
         seen = pool.submit(lambda: asyncio.run(run())).result()
     assert seen["first"] == ("miss", "/proposals/1 at 1")
     assert seen["quiet after a commit"] == ("miss", "/proposals/1 at 2")
-    assert seen["busy after a commit"] == ("stale", "/proposals/1 at 2")
+    assert seen["computing, after a commit"] == ("stale", "/proposals/1 at 2")
     assert seen["then"] == ("hit", "/proposals/1 at 3")
     assert all(seen[f"k{k} at 3"] == ("miss", f"/proposals/k{k} at 3") for k in range(5))
     assert seen["k at 4"] == [("stale", f"/proposals/k{k} at 3") for k in range(5)]
     assert seen["refreshing"] == MAX_REFRESHES
     assert seen["database down"] == ("miss", "/proposals/1 at 4")
     assert seen["computing at rest"] == 0
+    assert seen["quiet again"] == ("miss", "/proposals/1 at 5")
+    assert seen["many computed, after a commit"] == ("stale", "/proposals/1 at 5")
+    assert seen["then again"] == ("hit", "/proposals/1 at 6")
+    assert seen["a second later"] == ("miss", "/proposals/1 at 7")
