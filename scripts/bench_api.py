@@ -98,6 +98,7 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     cache_states: dict[str, int] = {}  # X-Cache of the measured answers: hit, stale, miss
+    stale_ages: list[int] = []  # Age (s) of the stale answers: how far behind the database they were, at most
     job_ids: list[str] = []
     refusals: list[str] = []
     counter = 0
@@ -124,8 +125,11 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
                         await response.read()
                         status = response.status
                         state = response.headers.get("x-cache")
+                        age = int(response.headers.get("age", "0"))
                     if measure and state:
                         cache_states[state] = cache_states.get(state, 0) + 1
+                        if state == "stale":
+                            stale_ages.append(age)
             except Exception as exc:  # noqa: BLE001 - refused, reset, timeout: counted as errors
                 status = type(exc).__name__
             if measure:
@@ -173,8 +177,10 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
     commits = ticker.stop() if ticker else None
     latencies.sort()
+    stale_ages.sort()
     ok = sum(v for k, v in statuses.items() if k in ("200", "202"))
     return {"requests": len(latencies), "ok": ok, "statuses": statuses, "cache": cache_states, "commits": commits,
+            "stale_age_p99": _pct(stale_ages, 0.99) if stale_ages else None, "stale_age_max": stale_ages[-1] if stale_ages else None,
             "seconds": elapsed,
             "throughput": ok / elapsed if elapsed else 0.0,
             "p50_ms": 1000 * _pct(latencies, 0.50), "p99_ms": 1000 * _pct(latencies, 0.99), "job_ids": job_ids, "missed": missed,
@@ -456,7 +462,8 @@ def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 cells.setdefault(f"{name}|rate", []).append(outcome)
                 say(f"run {run}/{args.runs}  {name:<34} {RATE}/s   {outcome['throughput']:>7,.0f} req/s  "
                     f"p50 {outcome['p50_ms']:>7.1f} ms  p99 {outcome['p99_ms']:>7.1f} ms  {outcome['statuses']}"
-                    + (f"  ({outcome['commits']} commits, X-Cache {outcome['cache']})" if writes else ""))
+                    + (f"  ({outcome['commits']} commits, X-Cache {outcome['cache']}, stale answers' Age p99 "
+                       f"{outcome['stale_age_p99']} s, max {outcome['stale_age_max']} s)" if writes else ""))
             for concurrency in args.concurrency if not args.only or any(o in "ballot intake" for o in args.only) else ():
                 proposal_id = ballots.new_proposal(f"run {run} c={concurrency}")
                 bodies = ballots.sign(proposal_id, nonce=ballots.proposals - 1, count=args.ballots)
@@ -536,6 +543,13 @@ def report(m: dict[str, Any]) -> str:
             label = f"{m['rate']}/s fixed" if concurrency == "rate" else f"{concurrency}"
             lines.append(f"| {name} | {label} | {_med(outcomes, 'throughput'):,.0f} | {_med(outcomes, 'p50_ms'):.1f} | "
                          f"{_med(outcomes, 'p99_ms'):.1f} | {'-' if name == base else f'{ratio:.2f}x'} | {errors:,.0f} |")
+    stale = [o for k, outcomes in cells.items() if ", one commit a second|" in k for o in outcomes]
+    if stale:
+        served = sum(o["cache"].get("stale", 0) for o in stale)
+        total = sum(sum(o["cache"].values()) for o in stale)
+        ages = [o["stale_age_max"] for o in stale if o.get("stale_age_max") is not None]
+        lines += ["", f"With one commit a second, {served:,} of {total:,} answers ({100 * served / max(total, 1):.0f} %) were "
+                      f"the previous answer (X-Cache: stale), at most {max(ages, default=0)} s old (Age)."]
     if m["intake"]:
         lines += ["", "| ballot intake (POST /ballots) | clients | ballots/s | p50 (ms) | p99 (ms) | accepted (202) | "
                       "relay_job rows | lost |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
