@@ -162,6 +162,7 @@ class ReadCache:
         if entry is None:
             return None
         if entry.version == version or (self._busy() and not isinstance(version, _Unreadable)):
+            self.entries.move_to_end(key)
             return entry
         return None
 
