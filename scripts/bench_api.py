@@ -436,9 +436,11 @@ def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
         # every commit outdates every entry. Measured at the fixed rate only (the p99 goal); the load generator
         # warms the cell, then commits (`Ticker`) while it measures.
         under_writes = {f"{name}, one commit a second": [api + u for u in urls] for name, urls in paths.items()}
-        if args.only:  # a subset of the rows, while working on one of them
-            endpoints = {k: v for k, v in endpoints.items() if any(o in k for o in args.only)}
-            under_writes = {k: v for k, v in under_writes.items() if any(o in k for o in args.only)}
+        def wanted(row: str) -> bool:  # --only: a subset of the rows, while working on one of them
+            return not args.only or any(o in row for o in args.only)
+
+        endpoints = {k: v for k, v in endpoints.items() if wanted(k)}
+        under_writes = {k: v for k, v in under_writes.items() if wanted(k)}
         for name, urls in endpoints.items():  # every URL answers before anything is measured
             for u in urls[:3]:
                 response = requests.get(u, timeout=60)
@@ -464,7 +466,7 @@ def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
                     f"p50 {outcome['p50_ms']:>7.1f} ms  p99 {outcome['p99_ms']:>7.1f} ms  {outcome['statuses']}"
                     + (f"  ({outcome['commits']} commits, X-Cache {outcome['cache']}, stale answers' Age p99 "
                        f"{outcome['stale_age_p99']} s, max {outcome['stale_age_max']} s)" if writes else ""))
-            for concurrency in args.concurrency if not args.only or any(o in "ballot intake" for o in args.only) else ():
+            for concurrency in args.concurrency if wanted("ballot intake") else ():
                 proposal_id = ballots.new_proposal(f"run {run} c={concurrency}")
                 bodies = ballots.sign(proposal_id, nonce=ballots.proposals - 1, count=args.ballots)
                 outcome = run_load({"urls": [f"{api}/ballots"], "bodies": bodies, "concurrency": concurrency,
