@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {ERC1155} from "@openzeppelin/contracts/token/ERC1155/ERC1155.sol";
+import {ERC1155Utils} from "@openzeppelin/contracts/token/ERC1155/utils/ERC1155Utils.sol";
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
 import {IERC5192} from "./interfaces/IERC5192.sol";
@@ -19,7 +20,8 @@ import {MembershipCard} from "./MembershipCard.sol";
  * members and are recorded as one bit per (badge type, member number), 256 members to a storage slot: a member's
  * badges stay with their address for good, even if they leave and rejoin, and an airdrop to 100 members writes a
  * handful of slots instead of 100. Transferable types use ERC-1155's ordinary balances. Either way every mint emits
- * `TransferSingle`, so wallets and indexers see standard ERC-1155.
+ * `TransferSingle` and follows the standard's safe transfer rules (a contract recipient must accept it through
+ * `onERC1155Received`), so wallets, accounts and indexers see standard ERC-1155.
  */
 contract CommunityBadges is ERC1155, IERC5192 {
     using BitMaps for BitMaps.BitMap;
@@ -103,7 +105,8 @@ contract CommunityBadges is ERC1155, IERC5192 {
 
     /**
      * @notice Mint one badge of `badgeTypeId` to each of `recipients`. Only the type's issuer, while it is an issuer.
-     * @dev All or nothing: a recipient who already holds a soulbound type, or is not a member, refuses the batch.
+     * @dev All or nothing: a recipient who already holds a soulbound type, or is not a member, or is a contract that
+     * does not accept ERC-1155 tokens, refuses the batch.
      */
     function mint(uint256 badgeTypeId, address[] calldata recipients) external {
         BadgeType memory t = _requireBadgeType(badgeTypeId);
@@ -131,6 +134,9 @@ contract CommunityBadges is ERC1155, IERC5192 {
                 if (holders.get(memberNumber)) revert CommunityBadgesAlreadyHeld(badgeTypeId, recipient);
                 holders.set(memberNumber);
                 emit TransferSingle(operator, address(0), recipient, badgeTypeId, 1);
+                // ERC-1155's safe transfer rules hold for every mint: a contract recipient (a member's passkey
+                // account) must answer onERC1155Received, or the batch reverts. EOAs are skipped by the library.
+                ERC1155Utils.checkOnERC1155Received(operator, address(0), recipient, badgeTypeId, 1, "");
             }
         } else {
             for (uint256 i = 0; i < count; ++i) {

@@ -24,8 +24,9 @@ import {Segment} from "./Segment.sol";
  * `ISSUER_ROLE`; `CommunityBadges` and `OutcomeRegistry` read their roles from here, so one grant covers all.
  *
  * @dev Voting: a card is always self-delegated. `delegates(account)` is `account`, so the mint itself moves the
- * vote to the holder (voting power 1 right after the mint, no second transaction, no `_delegatee` write) and
- * delegating elsewhere is refused: one person, one vote, counted in their own segment.
+ * vote to the holder (voting power 1 right after the mint, no second transaction, no `_delegatee` write);
+ * `delegate(self)` is a no-op (ERC-5805 front ends call it) and delegating elsewhere is refused: one person, one
+ * vote, counted in their own segment.
  *
  * Member number: a card's token id is assigned at an address's first card and reused if that address rejoins, so
  * a token id never belongs to two addresses. The governor records "has voted" and badges record soulbound holders
@@ -282,9 +283,12 @@ contract MembershipCard is ERC721Votes, AccessControl, IERC5192 {
         return super._update(to, tokenId, auth);
     }
 
-    /// @dev See {delegates}: delegating, directly or by signature, is refused.
-    function _delegate(address account, address delegatee) internal pure override {
-        revert MembershipCardDelegationDisabled(account, delegatee);
+    /// @dev See {delegates}: a card's vote always stays with its holder. Delegating to oneself, directly or by
+    /// signature, is what ERC-5805 front ends ask a new holder to do: it succeeds as a no-op and emits
+    /// `DelegateChanged` as the standard requires; delegating to anyone else is refused.
+    function _delegate(address account, address delegatee) internal override {
+        if (delegatee != account) revert MembershipCardDelegationDisabled(account, delegatee);
+        emit DelegateChanged(account, account, account);
     }
 
     function _baseURI() internal view override returns (string memory) {

@@ -553,9 +553,12 @@ class DaoInvariants(RuleBasedStateMachine):
     @rule(holder=member_names, to=st.sampled_from([*MEMBERS[:4], "stranger", "zero"]),
           how=st.sampled_from(["transferFrom", "safeTransferFrom", "approved-operator", "delegate", "delegateBySig"]))
     def move_card(self, holder, to, how):
-        """Every way of moving a card or its vote is refused with the contract's error; nothing changes."""
+        """Every way of moving a card or its vote is refused with the contract's error; nothing changes. Delegating
+        to oneself (ERC-5805 front ends ask for it) lands as a no-op; by signature it spends the signer's nonce."""
         if how.startswith("delegate"):
             refusal = "MembershipCardDelegationDisabled", {"account": self.address(holder), "delegatee": self.address(to)}
+            if to == holder:
+                refusal = None
             if how == "delegate":
                 self.send(self.card, "delegate", [self.address(to)], holder, refusal, how)
                 return
@@ -564,7 +567,8 @@ class DaoInvariants(RuleBasedStateMachine):
                 encode_typed_data(full_message=eip712.typed_data(self.card_domain, DELEGATION_TYPES, msg)))
             args = [msg["delegatee"], msg["nonce"], msg["expiry"], signed.v, signed.r.to_bytes(32, "big"),
                     signed.s.to_bytes(32, "big")]
-            self.send(self.card, "delegateBySig", args, "relayer", refusal, how)
+            if self.send(self.card, "delegateBySig", args, "relayer", refusal, how):
+                self.card_nonces[holder] += 1
             return
         token_id = self.cards[holder].token_id or 1
         sender = holder

@@ -60,6 +60,7 @@ _DOMAIN_TYPE = [
 # eth_account.
 
 BALLOT_TYPEHASH = keccak(text="Ballot(uint256 proposalId,uint8 support,address voter,uint256 nonce)")
+_INVITATION_TYPEHASH = keccak(text="Invitation(address invitee,uint8 segment,address issuer,uint256 nonce,uint256 expiry)")
 _DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -78,21 +79,40 @@ def ballot_digest(separator: bytes, *, proposal_id: int, support: int, voter: st
     return keccak(b"\x19\x01" + separator + struct)
 
 
-def recover_signer(digest: bytes, signature: bytes) -> str:
-    """The checksummed address that signed `digest`: 65 bytes r, s, v (v 27/28 or 0/1). ValueError when the
-    signature is malformed, or malleable (s in the upper half: OpenZeppelin's ECDSA refuses those, so the relayed
-    vote would fail on chain)."""
+def canonical_signature(signature: bytes) -> bytes:
+    """The 65-byte r, s, v form OpenZeppelin's ECDSA accepts, with v 27/28: `ecrecover` refuses v 0/1, which some
+    wallets (and one of EIP-4361's own test vectors) produce for the very same signature, so those are rewritten
+    (safe: the same r and s, the same signer). ValueError for what no rewriting makes acceptable: another length
+    (an EIP-2098 64-byte compact signature: OpenZeppelin 5 refuses it), v out of range, r or s out of range, or s in
+    the upper half of the curve order (a malleable signature: OpenZeppelin refuses those too)."""
+    if len(signature) == 64:
+        raise ValueError("65 bytes r, s, v expected, not a 64-byte EIP-2098 compact signature")
     if len(signature) != 65:
-        raise ValueError("65 bytes r, s, v expected")
+        raise ValueError(f"65 bytes r, s, v expected, got {len(signature)}")
     r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
-    if v in (27, 28):
-        v -= 27
-    if v not in (0, 1) or not 0 < r < _SECP256K1_N or not 0 < s < _SECP256K1_N:
+    if v in (0, 1):
+        v += 27
+    if v not in (27, 28) or not 0 < r < _SECP256K1_N or not 0 < s < _SECP256K1_N:
         raise ValueError("r, s or v out of range")
     if s > _SECP256K1_N // 2:
         raise ValueError("s is in the upper half of the curve order (a malleable signature)")
-    public = PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
+    return signature[:64] + bytes([v])
+
+
+def recover_signer(digest: bytes, signature: bytes) -> str:
+    """The checksummed address that signed `digest` with a signature `canonical_signature` accepts (ValueError
+    otherwise): exactly the signatures the chain's ECDSA recovers, to the same address."""
+    signature = canonical_signature(signature)
+    public = PublicKey.from_signature_and_message(signature[:64] + bytes([signature[64] - 27]), digest, hasher=None)
     return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+
+
+def invitation_digest(separator: bytes, invitation: dict[str, Any]) -> bytes:
+    """The digest an issuer signs for `MembershipCard.claim` (its `invitationDigest`)."""
+    struct = keccak(_INVITATION_TYPEHASH + _address_word(invitation["invitee"]) + _word(int(invitation["segment"]))
+                    + _address_word(invitation["issuer"]) + _word(int(invitation["nonce"]))
+                    + _word(int(invitation["expiry"])))
+    return keccak(b"\x19\x01" + separator + struct)
 
 
 def _word(value: int) -> bytes:

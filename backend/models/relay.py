@@ -17,6 +17,7 @@ from backend.models._common import Address, Hash, Timestamps
 RELAY_KINDS = ("ballot", "claim", "propose", "queue-proposal", "execute-proposal", "grant-issuer", "create-badge-type",
                "mint-badges", "publish-outcome", "fund")
 RELAY_STATUSES = ("pending", "submitted", "confirmed", "failed")
+DEDUPE_KEY_LENGTH = 200
 
 
 class RelayJob(Timestamps, Base):
@@ -24,8 +25,9 @@ class RelayJob(Timestamps, Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4 hex: not guessable, not enumerable
     kind: Mapped[str] = mapped_column(String(24), index=True)
     status: Mapped[str] = mapped_column(String(10), index=True, default="pending")
-    #: Same request twice (a replayed ballot, a re-sent claim) finds the first job instead of a second one.
-    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    #: Same request twice (a replayed ballot, a re-sent claim) finds the first job instead of a second one. A job
+    #: that fails for good retires its key (`relay.retired_key`), so it never blocks a voter's or issuer's nonce.
+    dedupe_key: Mapped[str] = mapped_column(String(DEDUPE_KEY_LENGTH), unique=True)
     #: Who asked (the signer of a ballot, the invitee of a claim, the signed-in city or organisation).
     requested_by: Mapped[str] = mapped_column(Address, index=True)
     #: The service key that signs the transaction (relayer, city or an organisation's issuer key).

@@ -13,7 +13,7 @@ import queue
 import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_utils import is_checksum_address
@@ -115,20 +115,25 @@ def accept(services: Services, ballot: BallotIn) -> tuple[relay.JobView, bool]:
     signature is checked here, in the request's thread; the checks against the database and the chain, and the
     insert, run in the process's `BallotIntake`, together with the ballots that arrived meanwhile."""
     if ballot.support not in SUPPORT:
-        raise InvalidInput(f"support must be 0 (against), 1 (for) or 2 (abstain), not {ballot.support}")
+        raise InvalidInput(f"support must be 0 (against), 1 (for) or 2 (abstain), not {ballot.support}",
+                           field="support")
     if not is_checksum_address(ballot.voter):
-        raise InvalidInput("voter must be an EIP-55 checksummed address")
+        raise InvalidInput("voter must be an EIP-55 checksummed address", field="voter")
     try:
         digest = eip712.ballot_digest(_separator(services), proposal_id=ballot.proposal_id, support=ballot.support,
                                       voter=ballot.voter, nonce=ballot.nonce)
     except ValueError as exc:
         raise InvalidInput(f"the ballot does not fit the governor's Ballot type: {exc}") from None
     try:
-        signer = eip712.recover_signer(digest, bytes.fromhex(ballot.signature.removeprefix("0x")))
+        signature = eip712.canonical_signature(bytes.fromhex(ballot.signature.removeprefix("0x")))
+        signer = eip712.recover_signer(digest, signature)
     except ValueError as exc:
-        raise InvalidSignature(f"the signature is malformed: {exc}") from None
+        raise InvalidSignature(f"the signature is malformed: {exc}", field="signature") from None
     if signer != ballot.voter:
-        raise InvalidSignature(f"the ballot is signed by {signer}, not by the voter {ballot.voter}")
+        raise InvalidSignature(f"the ballot is signed by {signer}, not by the voter {ballot.voter}", field="signature")
+    # Stored and compared in its canonical form: the same signature spelled with v 0/1 is the same ballot, so
+    # nobody can take a voter's nonce with a variant the chain would refuse.
+    ballot = replace(ballot, signature="0x" + signature.hex())
     view, created = _intake(services).submit(ballot)
     if created:
         services.dispatch(view.id)

@@ -9,6 +9,7 @@ from typing import Any
 from eth_utils import is_checksum_address
 from sqlalchemy import select
 
+from backend.chain import eip712
 from backend.models.relay import RelayJob
 from backend.services import chain_checks, relay
 from backend.services.context import Services
@@ -18,22 +19,27 @@ from backend.services.errors import Conflict, InvalidInput
 def accept(services: Services, invitation: dict[str, Any], signature: str) -> tuple[relay.JobView, bool]:
     for key in ("invitee", "issuer"):
         if not is_checksum_address(invitation.get(key, "")):
-            raise InvalidInput(f"invitation.{key} must be an EIP-55 checksummed address")
+            raise InvalidInput(f"invitation.{key} must be an EIP-55 checksummed address", field=f"invitation.{key}")
     if invitation.get("segment") not in (1, 2, 3):
-        raise InvalidInput("invitation.segment must be 1 (resident), 2 (relationship population) or 3 (organisation)")
+        raise InvalidInput("invitation.segment must be 1 (resident), 2 (relationship population) or 3 (organisation)",
+                           field="invitation.segment")
     nonce, expiry = int(invitation["nonce"]), int(invitation["expiry"])
+    for name, value in (("nonce", nonce), ("expiry", expiry)):
+        if not 0 <= value < 2**256:
+            raise InvalidInput(f"invitation.{name} must be below 2^256 (a uint256)", field=f"invitation.{name}")
+    try:
+        sig = _canonical(services, invitation, bytes.fromhex(signature.removeprefix("0x")))
+    except ValueError:
+        raise InvalidInput("signature must be 0x-prefixed hex", field="signature") from None
+    signature = "0x" + sig.hex()
     dedupe_key = f"claim:{services.chain_id}:{invitation['issuer']}:{nonce}"
     with services.session() as session:
         existing = session.scalar(select(RelayJob).where(RelayJob.dedupe_key == dedupe_key))
         if existing is not None:
-            if existing.payload.get("signature") == signature.lower():
+            if existing.payload.get("signature") == signature:
                 return relay.JobView.of(existing), False
             raise Conflict(f"invitation {nonce} of {invitation['issuer']} was already claimed with another signature")
     fields = (invitation["invitee"], invitation["segment"], invitation["issuer"], nonce, expiry)
-    try:
-        sig = bytes.fromhex(signature.removeprefix("0x"))
-    except ValueError:
-        raise InvalidInput("signature must be 0x-prefixed hex") from None
     fn = services.contract("MembershipCard").functions.claim(fields, sig)
     chain_checks.would_succeed(services, fn, services.keys.relayer.address)
     with services.transaction() as session:
@@ -41,8 +47,34 @@ def accept(services: Services, invitation: dict[str, Any], signature: str) -> tu
             session, kind="claim", dedupe_key=dedupe_key, requested_by=invitation["invitee"], signer="relayer",
             sender=services.keys.relayer.address,
             payload={"invitation": {**invitation, "nonce": str(nonce), "expiry": str(expiry)},
-                     "signature": signature.lower()})
+                     "signature": signature})
         view = relay.JobView.of(job)
     if created:
         services.dispatch(view.id)
     return view, created
+
+
+#: The card's EIP-712 domain separator per (chain, address): fixed at deployment.
+_SEPARATORS: dict[tuple[int, str], bytes] = {}
+
+
+def _canonical(services: Services, invitation: dict[str, Any], signature: bytes) -> bytes:
+    """The issuer's signature as the chain accepts it. An issuer key's ECDSA signature with v 0/1 (some wallets
+    sign so) is rewritten to v 27/28 when that is the issuer's signature of this invitation; anything else is left
+    as it is, since an issuer may be a contract wallet (ERC-1271) whose signatures are its own format. The claim's
+    dry run then refuses what the chain would refuse."""
+    if len(signature) != 65 or signature[64] not in (0, 1):
+        return signature
+    try:
+        candidate = eip712.canonical_signature(signature)
+    except ValueError:
+        return signature
+    card = services.deployment.contracts["MembershipCard"].address
+    key = (services.chain_id, card)
+    if key not in _SEPARATORS:
+        _SEPARATORS[key] = eip712.domain_separator(eip712.domain_of(services.contract("MembershipCard")))
+    try:
+        signer = eip712.recover_signer(eip712.invitation_digest(_SEPARATORS[key], invitation), candidate)
+    except ValueError:
+        return signature
+    return candidate if signer == invitation["issuer"] else signature

@@ -13,9 +13,13 @@ class ServiceError(KanazawaDaoError):
     slug = "bad-request"
     title = "Bad request"
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str, *, field: str | None = None, **extra: Any) -> None:
+        """`field` names the request field at fault (dotted: `invitation.expiry`); the problem document then lists
+        it under `errors`, as it lists the fields a request's schema refuses."""
         super().__init__(detail)
         self.detail = detail
+        if field is not None:
+            extra["errors"] = [{"location": ["body", *field.split(".")], "message": detail, "type": self.slug}]
         self.extra = extra
 
 

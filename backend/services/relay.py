@@ -42,7 +42,7 @@ from web3.logs import DISCARD
 from backend.chain.reverts import ContractRevert
 from backend.db import dialect_insert
 from backend.models._common import utcnow
-from backend.models.relay import RelayJob, RelaySender
+from backend.models.relay import DEDUPE_KEY_LENGTH, RelayJob, RelaySender
 from backend.services.context import Services
 from backend.services.errors import NotFound
 
@@ -142,6 +142,18 @@ def insert_new(connection: Connection, jobs: list[NewJob]) -> list[JobView | Non
                                       .on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)))
     return [JobView(row["id"], row["kind"], "pending", None, None, None, {}, now, now) if row["id"] in inserted else None
             for row in rows]
+
+
+#: What a failed job's dedupe key becomes: still unique, still found by a prefix search over its kind's keys (the
+#: batch numbering of badge mints counts them), but no longer the key a new request of the same identity takes.
+RETIRED = "#failed:"
+
+
+def retired_key(dedupe_key: str, job_id: str) -> str:
+    if RETIRED in dedupe_key:
+        return dedupe_key
+    suffix = f"{RETIRED}{job_id}"
+    return dedupe_key[:DEDUPE_KEY_LENGTH - len(suffix)] + suffix  # the job id keeps it unique
 
 
 def job_view(services: Services, job_id: str, *, kinds: tuple[str, ...] | None = None) -> JobView:
@@ -267,10 +279,15 @@ class Relayer:
         with self.services.session() as session:
             return session.get(RelayJob, job_id).status
 
-    def _fail(self, job_id: str, reason: str) -> str:
+    def _fail(self, job_id: str, reason: str, *, block_number: int | None = None) -> str:
+        """Fail a job for good. It gives its dedupe key up in the same write (`retired_key`): the request had no
+        effect on chain, so the same request, or another one for the same nonce (a voter's next ballot, an
+        organisation's invitation signed again), must be accepted afresh rather than meet this dead job."""
         with self.services.transaction() as session:
             job = session.get(RelayJob, job_id)
-            job.status, job.error = "failed", reason
+            job.status, job.error, job.dedupe_key = "failed", reason, retired_key(job.dedupe_key, job.id)
+            if block_number is not None:
+                job.block_number = block_number
         self.log(f"job {job_id} failed: {reason}")
         return "failed"
 
@@ -307,7 +324,7 @@ class Relayer:
             tx.update(chainId=chain.chain_id, **({} if "maxFeePerGas" in tx else chain.fees()))
             pending_nonce = chain.w3.eth.get_transaction_count(sender.address, "pending")
         except ContractRevert as exc:
-            return self._fail(job_id, f"refused by the contract: {exc}")
+            return self._fail(job_id, self._refusal(job, exc))
         except RetryLater:
             raise
         except Exception as exc:  # noqa: BLE001 - transport errors of every kind are transient
@@ -326,6 +343,27 @@ class Relayer:
         self.log(f"job {job_id} ({job.kind}) signed as {tx_hash} nonce {nonce}")
         self._broadcast(raw)
         return "submitted"
+
+    def _refusal(self, job: RelayJob, exc: ContractRevert) -> str:
+        """Why the contract refuses the job, in words. A ballot whose signature the governor refuses although the
+        API checked it was signed for another nonce than the voter's on chain: an earlier ballot of theirs failed
+        (the nonce it held is free again) or the voter used the nonce themselves. Either way the voter signs again;
+        nothing holds their nonce (`_fail`)."""
+        reason = f"refused by the contract: {exc}"
+        if job.kind != "ballot" or exc.error != "GovernorInvalidSignature":
+            return reason
+        try:
+            onchain = self.services.contract("CityGovernor").functions.nonces(job.payload["voter"]).call()
+        except Exception:  # noqa: BLE001 - the plain reason is still true
+            return reason
+        signed = int(job.payload["nonce"])
+        if onchain < signed:
+            return (f"{reason}; the ballot was signed for nonce {signed}, but an earlier ballot of this voter did not "
+                    f"land, so the voter's next nonce is {onchain}: sign the ballot again")
+        if onchain > signed:
+            return (f"{reason}; nonce {signed} of this voter was used on chain by another signature meanwhile "
+                    f"(next is {onchain}): sign the ballot again")
+        return reason
 
     def _top_up(self, address: str) -> None:
         """Give an organisation's issuer key gas money from the relayer (harmless if it happens twice)."""
@@ -390,10 +428,7 @@ class Relayer:
             return "confirmed"
         tx = chain.w3.eth.get_transaction(tx_hash)
         reason = chain.why_failed(dict(tx), receipt)
-        with services.transaction() as session:
-            job = session.get(RelayJob, job_id)
-            job.status, job.block_number, job.error = "failed", receipt["blockNumber"], f"reverted on chain: {reason}"
-        return "failed"
+        return self._fail(job_id, f"reverted on chain: {reason}", block_number=receipt["blockNumber"])
 
     def _fill_nonce_gap(self, sender: str, tx_nonce: int) -> None:
         """Broadcast again the stored transactions of `sender` below `tx_nonce` that the chain no longer knows.

@@ -25,7 +25,7 @@ class NonceOut(BaseModel):
 
 
 class VerifyIn(BaseModel):
-    message: str = Field(max_length=4000, description="the EIP-4361 message, exactly as signed")
+    message: str = Field(max_length=auth.MAX_MESSAGE_CHARS, description="the EIP-4361 message, exactly as signed")
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]*$", max_length=20000)
 
 
