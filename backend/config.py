@@ -59,9 +59,14 @@ class Settings(BaseSettings):
     #: Reverse proxies (IP addresses or networks) whose X-Forwarded-For names the client; anyone else's is ignored.
     rate_limit_trusted_proxies: list[str] = []
     #: Clients never limited (IP addresses or networks; "local" = callers without an IP address: in-process, a Unix
-    #: socket). Default: this machine, whose own tools write in bulk (`kanazawa-dao up` seeds the demo through
-    #: 127.0.0.1). A reverse proxy on this machine must send X-Forwarded-For (uvicorn believes it from 127.0.0.1).
-    rate_limit_exempt_clients: list[str] = ["127.0.0.0/8", "::1", "local"]
+    #: socket). Default: none. `kanazawa-dao up` on the devnet exempts this machine (it seeds the demo through
+    #: 127.0.0.1); elsewhere an exemption is a decision of the operator, since a proxy on this machine would make
+    #: every client look like 127.0.0.1.
+    rate_limit_exempt_clients: list[str] = []
+    #: Metaverse platforms' attendance webhooks draw on a bucket of their own per client, shared by all events
+    #: (a platform reports many events): deliveries a minute, and the burst.
+    rate_limit_webhooks_per_client: int = 600
+    rate_limit_webhook_burst: int = 120
     #: Anonymous GETs of public data (proposals, issues, open data, outcomes, organisations, events, results pages)
     #: are answered from a per-process cache while the database has not changed (checked every 50 ms), for this
     #: many seconds, then as stale while computed again, up to twice this age; after a commit, a busy process

@@ -1,7 +1,8 @@
 """The FastAPI application: `create_app(settings)`. Routes live in frontend_api/routes/<resource>.py, errors are
 RFC 9457 problem documents (frontend_api/problems.py), request bodies are size-limited (frontend_api/limits.py),
 writes are rate-limited per client and per address (frontend_api/ratelimit.py), anonymous public reads are
-cached while the database does not change (frontend_api/cache.py).
+cached while the database does not change (frontend_api/cache.py), security headers and the same-origin rule for
+cookie-authenticated writes hold for every route (frontend_api/security.py).
 
 Served by `kanazawa-dao serve`; the OpenAPI description is at /openapi.json (front ends generate clients from it).
 """
@@ -22,6 +23,7 @@ from frontend_api import problems
 from frontend_api.cache import ReadCache
 from frontend_api.limits import BodyLimit
 from frontend_api.ratelimit import RateLimit, check_settings
+from frontend_api.security import SameOriginWrites, SecurityHeaders
 import frontend_api.routes
 
 API_VERSION = "1.0.0"
@@ -61,8 +63,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         if owned:
             svc.close()
 
+    # /docs and /redoc are frontend_api/routes/docs.py: their scripts served from here, under a CSP.
     app = FastAPI(title="Kanazawa co-creation DAO API", version=API_VERSION, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = svc
     problems.install(app)
     for router in _routers():
@@ -72,10 +75,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.add_middleware(RateLimit, per_client=settings.rate_limit_per_client,
                            client_burst=settings.rate_limit_client_burst, per_address=settings.rate_limit_per_address,
                            address_burst=settings.rate_limit_address_burst,
+                           webhooks_per_client=settings.rate_limit_webhooks_per_client,
+                           webhook_burst=settings.rate_limit_webhook_burst,
                            trusted_proxies=settings.rate_limit_trusted_proxies,
                            exempt_clients=settings.rate_limit_exempt_clients,
                            session_address=lambda token: auth.session_address(svc, token))
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, overrides={"/issues/import": settings.max_import_bytes})
+    app.add_middleware(SameOriginWrites, public_url=settings.public_url)  # before any limit or body is spent
+    app.add_middleware(SecurityHeaders)  # on every answer the app gives, refusals included
     if settings.read_cache_seconds > 0:  # outermost: a hit costs no other middleware, every write passes it
         app.add_middleware(ReadCache, seconds=settings.read_cache_seconds, version=_data_version(svc))
     return app

@@ -31,11 +31,13 @@ A write through this process empties the cache when it starts and when it ends: 
 
 What is cached, and what never is:
 
-- only GET of the public resources (PREFIXES), anonymous only: a request with an `Authorization` header or the
-  session cookie bypasses the cache entirely (what a signed-in member sees may depend on who they are);
+- only GET of the public resources (PREFIXES), anonymous only: a request with an `Authorization` header or a
+  session cookie (as the authenticating parser reads cookies) bypasses the cache entirely (what a signed-in member
+  sees may depend on who they are), and so does any path ending in `/me`;
 - never /ballots/typed-data (it carries the voter's next nonce), /jobs, /health, /auth or anything not listed;
-- only complete 200 answers without `Set-Cookie`, up to MAX_BODY bytes each and MAX_BYTES in all (least recently
-  used dropped first);
+- only complete 200 answers without `Set-Cookie` and not marked `Cache-Control: private` or `no-store` (every
+  answer to a request with a session is marked so: frontend_api/security.py), up to MAX_BODY bytes each and
+  MAX_BYTES in all (least recently used dropped first);
 - the key is the path, the query string and the `Accept` header (the same URL may be negotiated differently).
 
 Concurrent misses of one key are coalesced: the first request computes the answer, the others wait for it instead
@@ -52,9 +54,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from frontend_api.deps import SESSION_COOKIE
+from frontend_api.deps import session_token
 
 #: The public read resources. Everything else (typed data with nonces, jobs, health, sign-in) is never cached.
 PREFIXES = ("/proposals", "/issues", "/open-data/", "/outcomes", "/organisations", "/events", "/results")
@@ -93,12 +96,24 @@ class _Unreadable:
 
 
 def cacheable(scope: Scope) -> bool:
+    """A GET of a public resource by an anonymous caller. "Anonymous" is decided by the very parser that
+    authenticates (`deps.session_token`): a cookie spelled `kanazawa_dao_session =<token>` is a session to it, so it
+    is one here too. Any `Authorization` header at all, valid or not, also bypasses the cache."""
     path = scope["path"]
-    if scope["method"] != "GET" or not path.startswith(PREFIXES) or path.startswith(NEVER):
+    if scope["method"] != "GET" or not path.startswith(PREFIXES) or path.startswith(NEVER) or path.endswith("/me"):
         return False
-    cookie = SESSION_COOKIE.encode() + b"="
-    for name, value in scope.get("headers", []):
-        if name == b"authorization" or (name == b"cookie" and cookie in value):
+    if any(name == b"authorization" for name, _ in scope.get("headers", [])):
+        return False
+    return session_token(Request(scope)) is None
+
+
+def _shareable(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether an answer may be kept for others: a complete answer without a cookie, not marked private."""
+    for name, value in headers:
+        name = name.lower()
+        if name == b"set-cookie":
+            return False
+        if name == b"cache-control" and (b"private" in value.lower() or b"no-store" in value.lower()):
             return False
     return True
 
@@ -271,7 +286,7 @@ class ReadCache:
             if message["type"] == "http.response.start":
                 started = message
                 headers = list(message.get("headers", []))
-                keep = message["status"] == 200 and not any(k == b"set-cookie" for k, _ in headers)
+                keep = message["status"] == 200 and _shareable(headers)
                 message = {**message, "headers": [*headers, (b"x-cache", b"miss")]}
             elif message["type"] == "http.response.body" and keep:
                 body = message.get("body", b"")

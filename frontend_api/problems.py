@@ -19,6 +19,9 @@ from backend.services.errors import ServiceError
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: What a caller is told when the chain, the content store or the deployment is not there (details in the log).
+DEPENDENCY_DOWN = ("the chain, the content store or the deployment this request needs does not answer; nothing was "
+                   "written, retry shortly (the operator's log has the details)")
 PROBLEM_BASE = "https://kanazawa-dao.example/problems/"
 
 
@@ -61,7 +64,8 @@ PROBLEM_STATUSES = {
 }
 #: Only operations that take a request body: one that cannot be read at all (not UTF-8) is 400.
 BODY_PROBLEM_STATUSES = {"400": "the request body cannot be read (not UTF-8)"}
-#: Only write operations (POST, PUT, PATCH, DELETE): frontend_api/ratelimit.py.
+#: Only write operations (POST, PUT, PATCH, DELETE) and the reads that store something: frontend_api/ratelimit.py.
+LIMITED_READS = frozenset({"/auth/nonce"})
 WRITE_PROBLEM_STATUSES = {"429": "too many requests from this client or for this address; retry after `Retry-After` seconds"}
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 RETRY_AFTER_HEADER = {"Retry-After": {"description": "seconds until a request will be accepted again",
@@ -79,12 +83,12 @@ def document_problems(app: FastAPI) -> None:
         spec = generate()
         spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
         ref = {"$ref": "#/components/schemas/Problem"}
-        for item in spec["paths"].values():
+        for path, item in spec["paths"].items():
             for method, op in item.items():
                 statuses = dict(PROBLEM_STATUSES)
                 if "requestBody" in op:
                     statuses.update(BODY_PROBLEM_STATUSES)
-                if method in WRITE_METHODS:
+                if method in WRITE_METHODS or (method == "get" and path in LIMITED_READS):
                     statuses.update(WRITE_PROBLEM_STATUSES)
                 for status, description in sorted(statuses.items()):
                     op["responses"][status] = {"description": description,
@@ -122,8 +126,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(KanazawaDaoError)
     async def _dao_error(request: Request, exc: KanazawaDaoError):
-        # An expected failure of a dependency (no manifest, chain unreachable, content store down).
-        return problem(503, "unavailable", "A service this request needs is unavailable", str(exc), request)
+        # An expected failure of a dependency (no manifest, chain unreachable, content store down). Its message is
+        # for the operator (it names files, folders and node URLs): the log has it, the answer says what to do.
+        log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return problem(503, "unavailable", "A service this request needs is unavailable", DEPENDENCY_DOWN, request,
+                       headers={"Retry-After": "5"})
 
     async def _database_away(request: Request, exc: Exception):
         # The database restarting, unreachable, or (SQLite) locked past the timeout: the request wrote nothing (its

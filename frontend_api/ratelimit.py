@@ -2,12 +2,16 @@
 request. Reads (GET, HEAD, OPTIONS) are never limited, so /health, the results pages and the open data stay
 reachable whatever a client does.
 
-Every POST, PUT, PATCH and DELETE takes a token from up to two buckets, and is refused when either is empty:
+Every POST, PUT, PATCH and DELETE (and GET /auth/nonce) takes a token from up to two buckets, and is refused when
+either is empty:
 
 - **per client**: the peer's IP address (IPv6: its /64). When the peer is one of `rate_limit_trusted_proxies`, the
   client is the right-most `X-Forwarded-For` hop that is not itself a trusted proxy; anyone else's
-  `X-Forwarded-For` is ignored. The webhook (`POST /events/{id}/webhook`) has a bucket per event and client
-  instead, so a platform reporting many events at once is not limited by its other events' deliveries.
+  `X-Forwarded-For` is ignored (and uvicorn is told not to believe it either: `kanazawa-dao serve`). The webhook
+  (`POST /events/{id}/webhook`) draws on a larger bucket of its own per client (`rate_limit_webhooks_per_client`),
+  the same for every event, so a platform reporting many events is not limited by the client bucket and nobody
+  gets fresh buckets by naming other event ids. GET /auth/nonce, which stores each nonce it hands out, takes from
+  the client bucket like a write.
 - **per address**: the signed-in session's address (bearer token or session cookie). The endpoints authenticated by
   a signature rather than a session are keyed by the address in their body: the voter of a ballot, the invitee of a
   claim, the attendee of a check-in, the signer named in a sign-in message. That address is read here from the body
@@ -18,8 +22,8 @@ Every POST, PUT, PATCH and DELETE takes a token from up to two buckets, and is r
   (they are public on chain) cannot use up that person's limit.
 
 Over a limit: 429, an RFC 9457 problem document of type `rate-limited`, with `Retry-After` (whole seconds until a
-token is back). A refused request takes no token. `rate_limit_exempt_clients` are never limited (by default this
-machine: `kanazawa-dao up` seeds the demo through 127.0.0.1, and in-process callers have no IP address).
+token is back). A refused request takes no token. `rate_limit_exempt_clients` are never limited (none by default;
+`kanazawa-dao up` exempts this machine on the devnet, whose seeder writes in bulk through 127.0.0.1).
 
 Why an ASGI middleware and not a FastAPI dependency: it covers every write endpoint by its method, new ones
 included, without a line in each route; and it refuses before the body is parsed, validated or authorised, so a
@@ -47,7 +51,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frontend_api.deps import session_token
-from frontend_api.problems import problem
+from frontend_api.problems import LIMITED_READS, problem  # reads that store a row each (GET /auth/nonce)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Bodies larger than this are not parsed for an address (a signed ballot, claim, check-in or sign-in is a few KiB).
@@ -150,11 +154,13 @@ def check_settings(trusted_proxies: Iterable[str], exempt_clients: Iterable[str]
 
 class RateLimit:
     def __init__(self, app: ASGIApp, *, per_client: int, client_burst: int, per_address: int, address_burst: int,
+                 webhooks_per_client: int = 600, webhook_burst: int = 120,
                  trusted_proxies: Iterable[str] = (), exempt_clients: Iterable[str] = (),
                  session_address: Callable[[str], str | None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.app = app
         self.clients = TokenBuckets(per_client, client_burst, clock=clock) if per_client > 0 else None
+        self.webhooks = TokenBuckets(webhooks_per_client, webhook_burst, clock=clock) if webhooks_per_client > 0 else None
         self.addresses = TokenBuckets(per_address, address_burst, clock=clock) if per_address > 0 else None
         self.trusted, _ = _networks(trusted_proxies, "rate_limit_trusted_proxies")
         self.exempt, self.exempt_local = _networks(exempt_clients, "rate_limit_exempt_clients")
@@ -209,7 +215,8 @@ class RateLimit:
     # ------------------------------------------------------------------ the middleware
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+        if scope["type"] != "http" or not (scope["method"] in WRITE_METHODS or
+                                           (scope["method"] == "GET" and scope["path"] in LIMITED_READS)):
             await self.app(scope, receive, send)
             return
         client = self.client_of(scope)
@@ -218,10 +225,17 @@ class RateLimit:
             return
         client = _bucket_of(client)
         webhook = _WEBHOOK.match(scope["path"])
-        client_key = ("webhook", webhook.group(1), client) if webhook else ("client", client)
+        # Webhooks draw on a bucket of their own per client, whatever event id the path names: keyed by that id,
+        # anyone could mint fresh buckets by naming events that do not exist.
+        buckets, client_key = (self.webhooks, ("webhook", client)) if webhook else (self.clients, ("client", client))
         # The client's own bucket first: a flooding client is refused before its body is read or a session looked up.
-        if self.clients is not None and (wait := self.clients.wait(client_key)) > 0:
-            await self._refuse(scope, receive, send, wait, "this client", self.clients)
+        if buckets is not None and (wait := buckets.wait(client_key)) > 0:
+            await self._refuse(scope, receive, send, wait, "this client", buckets)
+            return
+        if scope["method"] == "GET":  # a limited read: the client's bucket only
+            if buckets is not None:
+                buckets.take(client_key)
+            await self.app(scope, receive, send)
             return
         signed = _signed(scope["path"])
         body = None
@@ -232,8 +246,8 @@ class RateLimit:
         if address is not None and (wait := self.addresses.wait(address_key)) > 0:
             await self._refuse(scope, receive, send, wait, f"the address {address}", self.addresses)
             return
-        if self.clients is not None:
-            self.clients.take(client_key)
+        if buckets is not None:
+            buckets.take(client_key)
         if address is None:
             await self.app(scope, receive, send)
             return

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, Field
 
 from backend.services.relay import JobView
 
 T = TypeVar("T")
 
-Address = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="EIP-55 address")
+ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+UINT256_PATTERN = r"^[0-9]{1,78}$"
+
+
+def _below_2_256(value: str | None) -> str | None:
+    # 78 digits reach past 2^256: the pattern bounds the length, this the value (a larger one was a 500).
+    if value is not None and int(value) >= 2**256:
+        raise ValueError("must be below 2^256 (a uint256)")
+    return value
+
+
+Address = Field(pattern=ADDRESS_PATTERN, description="EIP-55 address")
 Hex = Field(pattern=r"^0x[0-9a-fA-F]*$", max_length=4000)
-#: uint256 values (proposal ids, nonces) travel as decimal strings: they exceed JSON's safe integers.
-Uint256Str = Field(pattern=r"^[0-9]{1,78}$", description="a uint256 as a decimal string")
+#: uint256 values (proposal ids, nonces, wei) travel as decimal strings: they exceed JSON's safe integers.
+Uint256Str = Annotated[str, Field(pattern=UINT256_PATTERN, description="a uint256 as a decimal string"),
+                       AfterValidator(_below_2_256)]
+#: A proposal id in a path or a query string.
+ProposalIdPath = Annotated[str, Path(pattern=UINT256_PATTERN, description="the proposal id (uint256, decimal)"),
+                           AfterValidator(_below_2_256)]
+ProposalIdQuery = Annotated[str, Query(pattern=UINT256_PATTERN, description="the proposal id (uint256, decimal)"),
+                            AfterValidator(_below_2_256)]
 
 
 class JobOut(BaseModel):

@@ -4,23 +4,21 @@ A handler receives the decoded log and appends rows to the batch; it never talks
 (indexer/store.py) derives the current cards, badge balances, tallies, role members and proposal life cycle from
 the rows that were new. Events without a handler are kept whole in `contract_event`.
 
-Proposal descriptions follow the convention of the proposal service: the document's `ipfs://` URI and its
-keccak-256 appear in the description as `ipfs://<cid>` and `document-hash: 0x<64 hex>`.
+Proposal descriptions follow backend/domain/proposal_description.py: the document's `ipfs://` URI and its
+keccak-256 are the description's trailer, read from its end only (text a proposer typed cannot pose as it).
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from backend.domain import proposal_description
 from backend.errors import KanazawaDaoError
 from backend.models import chain as m
 
 ZERO = "0x0000000000000000000000000000000000000000"
-_IPFS_URI = re.compile(r"ipfs://[A-Za-z0-9]+")
-_DOC_HASH = re.compile(r"document-hash:\s*(0x[0-9a-fA-F]{64})")
 
 
 class InconsistentLogs(KanazawaDaoError):
@@ -137,14 +135,12 @@ def badge_transfer_batch(batch: Batch, log: Log) -> None:
 def proposal_created(batch: Batch, log: Log) -> None:
     a = log.args
     description = a["description"]
-    uri = _IPFS_URI.search(description)
-    doc_hash = _DOC_HASH.search(description)
+    trailer = proposal_description.parse(description)
     row = {
         "chain_id": batch.chain_id, "proposal_id": a["proposalId"], "proposer": a["proposer"],
         "targets": a["targets"], "values": [str(v) for v in a["values"]], "calldatas": a["calldatas"],
         "description": description, "category": 0,
-        "document_uri": uri.group(0) if uri else None,
-        "document_hash": doc_hash.group(1).lower() if doc_hash else None,
+        "document_uri": trailer.document_uri, "document_hash": trailer.document_hash,
         "vote_start": a["voteStart"], "vote_end": a["voteEnd"], "eta": None, "lifecycle": "created",
         "block_number": log.block_number, "tx_hash": log.tx_hash, "log_index": log.log_index,
     }

@@ -168,7 +168,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     host, port = args.host or settings.api_host, args.port or settings.api_port
     print(f"API on http://{host}:{port} (OpenAPI: /openapi.json, docs: /docs); database {_redacted(settings.database_url)}; "
           f"chain {settings.rpc_url}; broker {_redacted(settings.broker_url)}", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # proxy_headers off: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the client, so a local
+    # proxy (or anyone on this host) could pick their address; the rate limiter believes only the configured
+    # `rate_limit_trusted_proxies` (frontend_api/ratelimit.py).
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
     return 0
 
 

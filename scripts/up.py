@@ -224,6 +224,8 @@ def _children(settings: Settings, rpc_url: str, host: str, api_port: int) -> lis
            "KANAZAWA_DAO_API_HOST": host, "PYTHONUNBUFFERED": "1"}
     if "public_url" not in settings.model_fields_set:  # sign-in messages name the origin members actually use
         env["KANAZAWA_DAO_PUBLIC_URL"] = f"http://{host}:{api_port}"
+    if "rate_limit_exempt_clients" not in settings.model_fields_set:  # the devnet: the seeder writes in bulk
+        env["KANAZAWA_DAO_RATE_LIMIT_EXEMPT_CLIENTS"] = '["127.0.0.0/8", "::1", "local"]'
     logs = settings.var_dir / LOG_DIR
     cli = [sys.executable, "-m", "scripts.cli"]
     return [

@@ -8,6 +8,7 @@ KANAZAWA_DAO_TEST_DATABASE_URL / KANAZAWA_DAO_TEST_REDIS_URL are set (`.ci/run` 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -147,8 +148,13 @@ def make_stack(tmp: Path, dao: Dao, rpc_url: str, *, database_url: str, broker_u
         # Tests index and read back at once; the read cache (a second of staleness) has tests of its own
         # (tests/api/test_read_cache.py).
         "KANAZAWA_DAO_READ_CACHE_SECONDS": "0",
+        # The suite's own in-process client writes in bulk, like the operator's tools; tests/api/test_rate_limits.py
+        # builds apps of its own with the limits it tests.
+        "KANAZAWA_DAO_RATE_LIMIT_EXEMPT_CLIENTS": '["local"]',
     }
-    settings = Settings(**{k.removeprefix("KANAZAWA_DAO_").lower(): v for k, v in env_values.items()})
+    # As the environment would be read: list settings are JSON there.
+    settings = Settings(**{k.removeprefix("KANAZAWA_DAO_").lower(): json.loads(v) if v.startswith("[") else v
+                           for k, v in env_values.items()})
     from backend.tasks.app import make_dispatch
 
     services = Services(settings, dispatch=make_dispatch(settings))

@@ -44,7 +44,7 @@ def every_event_scenario(dao):
     )                                                                        # TransferBatch
 
     grant = dao.card.functions.grantRole(ISSUER_ROLE, org.address)._encode_transaction_data()
-    passing = dao.propose("Register the guild ipfs://bafkreidoc document-hash: 0x" + "cd" * 32, TOWN_PLANNING,
+    passing = dao.propose("Register the guild\n\nipfs://bafkreidoc\ndocument-hash: 0x" + "cd" * 32, TOWN_PLANNING,
                           targets=[dao.card.address], calldatas=[grant])
     cancelled = dao.propose("Withdrawn before voting")
     dao.client.transact(dao.governor.functions.cancel(

@@ -58,10 +58,12 @@ class WebhookDelivery(Base):
 
 
 class CheckInUse(Base):
-    """Signed check-ins already used (by signature hash): a replayed check-in is refused, not re-counted."""
+    """Signed check-ins already used, by the EIP-712 digest of what was signed (not by the signature's bytes: an
+    ECDSA signature has a malleated twin, and a contract account may sign one message many ways), so a replayed
+    check-in is refused, however it is signed, and never re-counted."""
 
     __tablename__ = "checkin_use"
-    signature_hash: Mapped[str] = mapped_column(String(66), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(66), primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("metaverse_event.id", ondelete="CASCADE"), index=True)
     attendee: Mapped[str] = mapped_column(Address)
     used_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

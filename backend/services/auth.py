@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 import siwe
-from sqlalchemy import update
+from sqlalchemy import delete, or_, update
 from web3 import HTTPProvider
 
 from backend.models._common import utcnow
@@ -212,3 +212,19 @@ def logout(services: Services, token: str) -> bool:
         return session.execute(update(ApiSession).where(ApiSession.token_hash == _token_hash(token),
                                                         ApiSession.revoked_at.is_(None))
                                .values(revoked_at=utcnow())).rowcount == 1
+
+
+#: How long used or expired nonces and ended sessions are kept (for a look at recent sign-ins), then deleted.
+KEEP_ENDED = dt.timedelta(hours=24)
+
+
+def forget_ended(services: Services) -> int:
+    """Delete nonces and sessions that ended more than KEEP_ENDED ago (a sweep hook of the worker): nonces are
+    handed to anyone who asks, so without this their table only grows. Returns how many rows went."""
+    cutoff = utcnow() - KEEP_ENDED
+    with services.transaction() as session:
+        nonces = session.execute(delete(SiweNonce).where(or_(SiweNonce.expires_at < cutoff,
+                                                             SiweNonce.used_at < cutoff))).rowcount
+        sessions = session.execute(delete(ApiSession).where(or_(ApiSession.expires_at < cutoff,
+                                                                ApiSession.revoked_at < cutoff))).rowcount
+    return nonces + sessions

@@ -1,5 +1,6 @@
 """Read the chain for checks the API makes before accepting a request, turning transport failures into
-`Unavailable` (503) and contract refusals into `RefusedByChain` (409) naming the contract's error."""
+`Unavailable` (503) and contract refusals into `RefusedByChain` (409) naming the contract's error. Messages never
+name the node's URL (it may carry an API key, and callers have no use for it)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def call(services: Services, fn: Any) -> Any:
     except ContractRevert as exc:
         raise RefusedByChain(f"the contract refuses: {exc}", error=exc.error, arguments=_jsonable(exc.args_dict)) from None
     except Exception as exc:  # noqa: BLE001 - connection refused, timeouts, ...
-        raise Unavailable(f"the chain at {services.settings.rpc_url} does not answer: {type(exc).__name__}") from None
+        raise Unavailable(f"the chain does not answer ({type(exc).__name__})") from None
 
 
 class Read(NamedTuple):
@@ -56,7 +57,7 @@ def call_many(services: Services, fns: list[Any], *, refusals: str = "raise") ->
             ("eth_call", [{"to": fn.address, "data": fn.data if isinstance(fn, Read) else fn._encode_transaction_data()},
                           "latest"]) for fn in fns])
     except JsonRpcUnavailable as exc:  # refused, timed out, not JSON-RPC, the batch refused as a whole
-        raise Unavailable(f"the chain at {services.settings.rpc_url} does not answer: {exc}") from None
+        raise Unavailable("the chain does not answer (refused, timed out or not JSON-RPC)") from None
     results = []
     for fn, response in zip(fns, responses):
         error = response.get("error")
@@ -72,7 +73,7 @@ def call_many(services: Services, fns: list[Any], *, refusals: str = "raise") ->
                     raise refused
                 results.append(refused)
                 continue
-            raise Unavailable(f"the chain at {services.settings.rpc_url} failed a read: {error.get('message')}")
+            raise Unavailable(f"the chain failed a read: {str(error.get('message'))[:200]}")
         types = fn.output_types if isinstance(fn, Read) else get_abi_output_types(fn.abi)
         values = chain.w3.codec.decode(types, bytes.fromhex(response["result"][2:]))
         results.append(values[0] if len(values) == 1 else tuple(values))
@@ -87,7 +88,7 @@ def would_succeed(services: Services, fn: Any, sender: str) -> None:
         raise RefusedByChain(f"the contract would refuse it: {exc}", error=exc.error,
                              arguments=_jsonable(exc.args_dict)) from None
     except Exception as exc:  # noqa: BLE001
-        raise Unavailable(f"the chain at {services.settings.rpc_url} does not answer: {type(exc).__name__}") from None
+        raise Unavailable(f"the chain does not answer ({type(exc).__name__})") from None
 
 
 def _jsonable(args: dict[str, Any]) -> dict[str, Any]:

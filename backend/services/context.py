@@ -46,7 +46,7 @@ class Services:
         try:
             return ChainClient.connect(self.settings.rpc_url, timeout=15)
         except Exception as exc:  # noqa: BLE001 - connection errors of every transport
-            raise Unavailable(f"the chain at {self.settings.rpc_url} does not answer ({exc})") from None
+            raise Unavailable(f"the chain does not answer ({type(exc).__name__})") from None
 
     @functools.cached_property
     def chain_id(self) -> int:

@@ -8,6 +8,7 @@ any IPFS node and check both.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -20,6 +21,8 @@ from backend.models.document import PinnedDocument
 from backend.services.context import Services
 from backend.services.errors import NotFound, Unavailable
 
+log = logging.getLogger(__name__)
+
 
 def canonical_json(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
@@ -31,8 +34,9 @@ def pin_json(services: Services, session: Session, *, kind: str, document: dict[
     data = canonical_json(document)
     try:
         cid = services.content.add(data)
-    except KanazawaDaoError as exc:
-        raise Unavailable(f"the content store is unavailable: {exc}") from None
+    except KanazawaDaoError as exc:  # its message names folders or nodes: for the log, not the caller
+        log.warning("content store: pinning failed: %s", exc)
+        raise Unavailable("the content store is unavailable; nothing was written, retry shortly") from None
     content_hash = "0x" + keccak(data).hex()
     if session.get(PinnedDocument, cid) is None:
         session.add(PinnedDocument(cid=cid, kind=kind, media_type="application/json", size=len(data),
@@ -63,7 +67,8 @@ def read_json(services: Services, cid: str) -> dict[str, Any]:
         try:
             data = services.content.get(cid)
         except KanazawaDaoError as exc:
-            raise Unavailable(f"the content store could not return {cid}: {exc}") from None
+            log.warning("content store: reading %s failed: %s", cid, exc)
+            raise Unavailable(f"the content store could not return {cid}; retry shortly") from None
         with _verified_lock:
             if cid not in _VERIFIED:
                 _VERIFIED[cid] = data

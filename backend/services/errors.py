@@ -23,6 +23,12 @@ class ServiceError(KanazawaDaoError):
         self.extra = extra
 
 
+class BadRequest(ServiceError):
+    """The request cannot be read as one (a malformed header, say): 400, not 422, since no field is at fault."""
+
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
 class InvalidInput(ServiceError):
     status, slug, title = 422, "invalid-input", "The request is not valid"
 

@@ -29,7 +29,7 @@ def health(services: Services) -> dict[str, Any]:
         head = services.chain.w3.eth.block_number
         report["chain"] = {"chain_id": services.chain_id, "head": head}
     except Exception as exc:  # noqa: BLE001
-        report["error"] = f"chain at {services.settings.rpc_url}: {type(exc).__name__}"
+        report["error"] = f"chain: {type(exc).__name__}"  # the node's URL stays in the operator's settings
         head = None
     cursor = next((c for c in cursor_rows if report["chain"] and c.chain_id == report["chain"]["chain_id"]), None)
     if cursor is not None:

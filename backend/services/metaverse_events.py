@@ -3,11 +3,11 @@
 An organisation creates an event (a space on a metaverse platform, a time window, one of its attendance badge
 types). Attendance arrives two ways:
 
-- the platform's webhook, signed with HMAC-SHA256 over `f"{timestamp}.".encode() + raw body` with the event's
-  webhook secret; a stale timestamp or a delivery id seen before is refused, so a captured delivery cannot be
-  replayed. Entries outside the event window (with a grace for clock skew) are reported and skipped, the rest kept.
+- the platform's webhook, signed with HMAC-SHA256 over `f"{timestamp}.{delivery_id}.".encode() + raw body` with
+  the event's webhook secret; a stale timestamp or a delivery id seen before is refused, and the id is signed, so a
+  captured delivery cannot be replayed, not even under a new id. Entries outside the event window (with a grace for clock skew) are reported and skipped, the rest kept.
 - the attendee's own EIP-712 `CheckIn`, signed with the code announced in the space, during the event. The signature
-  authenticates the attendee; a signature is used once.
+  authenticates the attendee; a signed check-in (its EIP-712 digest, however it is signed) is used once.
 
 After the event a planning pass (`plan_attendance_badges`, a sweep hook of the worker) splits the attendees who are
 members and do not hold the badge yet into relay jobs of `attendance_batch_size` recipients, minted by the
@@ -26,12 +26,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from eth_account.messages import encode_typed_data
+from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_utils import is_address, is_checksum_address, keccak, to_checksum_address
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
@@ -44,7 +45,8 @@ from backend.models.proposal_document import ProposalDocument
 from backend.models.relay import RelayJob
 from backend.services import relay
 from backend.services.context import Services
-from backend.services.errors import Conflict, InvalidInput, InvalidSignature, NotAuthenticated, NotFound, Replayed
+from backend.services.errors import (BadRequest, Conflict, InvalidInput, InvalidSignature, NotAuthenticated, NotFound,
+                                     Replayed)
 from backend.services.roles import Principal
 
 #: Check-in codes are read aloud or shown in a 3D space: no 0/O, 1/I/L look-alikes.
@@ -234,16 +236,33 @@ def _record(session: Session, event: MetaverseEvent, attended: dict[str, dt.date
     return len(new)
 
 
-def _authenticate_webhook(secret: str, timestamp: str | None, signature: str | None, body: bytes, *,
-                          tolerance: int) -> None:
-    if not timestamp or not signature:
-        raise WebhookNotAuthentic("X-Kanazawa-Timestamp and X-Kanazawa-Signature headers are required")
-    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # ASCII digits only: str.isdigit() also takes "²", which int() refuses
+_DELIVERY_ID = re.compile(r"[\x21-\x7e]{1,%d}" % MAX_DELIVERY_ID)  # printable ASCII, no spaces
+
+
+def webhook_signature(secret: str, timestamp: str, delivery_id: str, body: bytes) -> str:
+    """The platform's signature of a delivery: hex HMAC-SHA256 with the event's secret over
+    `<timestamp>.<delivery id>.` + the raw body. The delivery id is covered, so a captured delivery cannot be sent
+    again under a fresh id."""
+    return hmac.new(secret.encode(), f"{timestamp}.{delivery_id}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def _authenticate_webhook(secret: str, timestamp: str | None, delivery_id: str | None, signature: str | None,
+                          body: bytes, *, tolerance: int) -> None:
+    if not timestamp or not signature or not delivery_id:
+        raise WebhookNotAuthentic("X-Kanazawa-Timestamp, X-Kanazawa-Delivery and X-Kanazawa-Signature headers are "
+                                  "required")
+    if not _TIMESTAMP.fullmatch(timestamp):
+        raise BadRequest("X-Kanazawa-Timestamp must be unix seconds in ASCII digits")
+    if not _DELIVERY_ID.fullmatch(delivery_id):
+        raise BadRequest(f"X-Kanazawa-Delivery must be 1 to {MAX_DELIVERY_ID} printable ASCII characters without "
+                         "spaces, unique per delivery")
+    expected = webhook_signature(secret, timestamp, delivery_id, body)
     given = signature.strip().lower().removeprefix("sha256=")
     if not hmac.compare_digest(expected.encode(), given.encode("ascii", "replace")):
         raise WebhookNotAuthentic("the signature does not match: expected sha256=<hex HMAC-SHA256 with the event's "
-                                  "webhook secret over '<timestamp>.' + the raw body>")
-    if not timestamp.isdigit() or abs(utcnow().timestamp() - int(timestamp)) > tolerance:
+                                  "webhook secret over '<timestamp>.<delivery id>.' + the raw body>")
+    if abs(utcnow().timestamp() - int(timestamp)) > tolerance:
         raise WebhookNotAuthentic(f"the timestamp {timestamp} is not within {tolerance} s of the server's clock: "
                                   "sign each delivery (and each retry) with the current time")
 
@@ -298,9 +317,8 @@ def record_webhook(services: Services, event_id: int, *, timestamp: str | None, 
     with services.session() as session:
         event = _event(session, event_id)
         secret, starts_at, ends_at = event.webhook_secret, _utc(event.starts_at), _utc(event.ends_at)
-    _authenticate_webhook(secret, timestamp, signature, body, tolerance=services.settings.webhook_tolerance)
-    if not delivery_id or len(delivery_id) > MAX_DELIVERY_ID or not delivery_id.isprintable():
-        raise InvalidInput(f"X-Kanazawa-Delivery must be a unique delivery id of 1 to {MAX_DELIVERY_ID} characters")
+    _authenticate_webhook(secret, timestamp, delivery_id, signature, body,
+                          tolerance=services.settings.webhook_tolerance)
     attended, repeats, rejected = _attendees(body, starts_at, ends_at, utcnow())
     # Delivery ids are the platform's; scoped by event so one organisation's ids never block another's.
     key = f"{event_id}:{delivery_id}"
@@ -337,10 +355,12 @@ def check_in(services: Services, event_id: int, *, attendee: str, code: str, tim
         raise InvalidInput("attendee must be an EIP-55 checksummed address")
     full = _check_in_data(services, {"eventId": event_id, "code": code, "attendee": attendee, "timestamp": timestamp})
     try:
-        signer = Account.recover_message(encode_typed_data(full_message=full), signature=signature)
-        signature_hash = "0x" + keccak(hexstr=signature).hex()
+        signable = encode_typed_data(full_message=full)
+        signer = Account.recover_message(signable, signature=signature)
     except Exception:  # noqa: BLE001 - malformed signatures raise several kinds
-        raise InvalidSignature("the signature is malformed (65 bytes r, s, v expected)") from None
+        raise InvalidSignature("the signature is malformed (65 bytes r, s, v expected)", field="signature") from None
+    # What was signed, not how: the malleated twin of a signature (or v spelled 0/1) is the same check-in.
+    digest = "0x" + _hash_eip191_message(signable).hex()
     if signer != attendee:
         raise InvalidSignature(f"the check-in is signed by {signer}, not by the attendee {attendee}")
     now = utcnow()
@@ -355,9 +375,9 @@ def check_in(services: Services, event_id: int, *, attendee: str, code: str, tim
                            f"{ends_at.isoformat()}", starts_at=starts_at.isoformat(), ends_at=ends_at.isoformat())
         if not hmac.compare_digest(_code_hash(code), event.checkin_code_hash):
             raise InvalidInput("the check-in code is not this event's code (it is announced in the event's space)")
-        if session.get(CheckInUse, signature_hash) is not None:
+        if session.get(CheckInUse, digest) is not None:
             raise Replayed("this signed check-in was already used; a check-in is signed once")
-        session.add(CheckInUse(signature_hash=signature_hash, event_id=event_id, attendee=attendee))
+        session.add(CheckInUse(digest=digest, event_id=event_id, attendee=attendee))
         recorded = _record(session, event, {attendee: now}, "check-in")
         attendance = session.get(Attendance, (event_id, attendee))
         return {"event_id": event_id, "attendee": attendee, "source": attendance.source,

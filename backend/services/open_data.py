@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from backend.domain import SUPPRESS_BELOW
 from backend.models.chain import Block, IndexerCursor, Outcome, Proposal, Tally
 from backend.models.issue import Issue
 from backend.models.metaverse_event import Attendance, MetaverseEvent
@@ -34,7 +35,6 @@ from backend.services.outcomes import STATUS_NAMES
 from backend.services.proposals import CATEGORY_NAMES
 from backend.services.roles import SEGMENTS
 
-SUPPRESS_BELOW = 5
 LICENCE = {"name": "CC BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/",
            "attribution": "Kanazawa co-creation DAO / 金沢市"}
 
@@ -83,12 +83,13 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _proposals(session: Session, chain_id: int) -> Iterator[dict[str, Any]]:
-    docs = select(ProposalDocument.proposal_id, ProposalDocument.title_ja, ProposalDocument.title_en).subquery()
+    docs = select(ProposalDocument.proposal_id, ProposalDocument.title_ja, ProposalDocument.title_en,
+                  ProposalDocument.document_cid).subquery()
     # The columns the dataset shows, not whole ORM objects (their JSON actions and descriptions cost more to load
     # than the rest of the export).
     columns = (Proposal.proposal_id, Proposal.category, Proposal.lifecycle, Proposal.vote_start, Proposal.vote_end,
                Proposal.document_uri, Proposal.document_hash, Proposal.block_number, Proposal.tx_hash)
-    query = (select(*columns, docs.c.title_ja, docs.c.title_en)
+    query = (select(*columns, docs.c.title_ja, docs.c.title_en, docs.c.document_cid)
              .outerjoin(docs, docs.c.proposal_id == Proposal.proposal_id)
              .where(Proposal.chain_id == chain_id).order_by(Proposal.block_number, Proposal.log_index))
     totals = {pid: (f, a, ab) for pid, f, a, ab in session.execute(
@@ -96,11 +97,15 @@ def _proposals(session: Session, chain_id: int) -> Iterator[dict[str, Any]]:
         .where(Tally.chain_id == chain_id).group_by(Tally.proposal_id))}
     for p in session.execute(query):
         title_ja, title_en = p.title_ja, p.title_en
+        # The document named on chain, only when this service drafted the proposal with it (as the API shows it:
+        # backend/services/proposals.py `summary`).
+        ours = p.document_cid is not None and p.document_uri == f"ipfs://{p.document_cid}"
         f, a, ab = totals.get(p.proposal_id, (0, 0, 0))
         yield {"proposal_id": str(p.proposal_id), "category": CATEGORY_NAMES.get(p.category, str(p.category)),
                "title_ja": title_ja, "title_en": title_en, "lifecycle": p.lifecycle, "vote_start_block": p.vote_start,
                "vote_end_block": p.vote_end, "for_votes": f, "against_votes": a, "abstain_votes": ab,
-               "document_uri": p.document_uri, "document_hash": p.document_hash, "block_number": p.block_number,
+               "document_uri": p.document_uri if ours else None, "document_hash": p.document_hash if ours else None,
+               "block_number": p.block_number,
                "tx_hash": p.tx_hash}
 
 
@@ -168,7 +173,8 @@ DATASETS: dict[str, Dataset] = {d.id: d for d in (
         Column("for_votes", "賛成", "For", "votes for", "integer"),
         Column("against_votes", "反対", "Against", "votes against", "integer"),
         Column("abstain_votes", "棄権", "Abstain", "abstentions", "integer"),
-        Column("document_uri", "提案書URI", "Document URI", "ipfs:// URI of the proposal document"),
+        Column("document_uri", "提案書URI", "Document URI", "ipfs:// URI of the proposal document (empty when this "
+               "service did not draft the proposal with it)"),
         Column("document_hash", "提案書ハッシュ", "Document hash", "keccak-256 of the document"),
         Column("block_number", "提出ブロック", "Block", "block of submission", "integer"),
         Column("tx_hash", "トランザクション", "Transaction", "transaction of submission"),
@@ -235,10 +241,12 @@ def _dataset(dataset_id: str) -> Dataset:
 
 
 def index(services: Services, base_url: str) -> list[dict[str, Any]]:
+    """The datasets; links start with `base_url` (the configured public URL, or "" for links relative to the site:
+    never the request's Host header, which the client chooses)."""
     chain_id = services.chain_id
     with services.session() as session:
         return [{
-            "id": d.id, "title_ja": d.title_ja, "title_en": d.title_en, "description": d.description,
+            "id": d.id, "title_ja": d.title_ja, "title_en": d.title_en, "description": f"{d.description} {CSV_NOTE}",
             "licence": LICENCE, "updated_at": _iso(d.updated(session, chain_id)),
             "formats": {"csv": f"{base_url}/open-data/{d.id}.csv", "json": f"{base_url}/open-data/{d.id}.json"},
             "columns": [{"key": c.key, "ja": c.ja, "en": c.en, "type": c.type, "description": c.description}
@@ -283,11 +291,20 @@ def as_csv(services: Services, dataset_id: str, *, lang: str) -> Iterator[str]:
     return generate()
 
 
+#: What a spreadsheet takes for the start of a formula (OWASP "CSV injection"): a text cell beginning with one of
+#: these is written with a leading apostrophe, which spreadsheets show as text and do not run.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CSV_NOTE = ("In the CSV, a text cell that begins with =, +, -, @, a tab or a carriage return is written with a "
+            "leading apostrophe (') so that spreadsheets show it as text instead of running it as a formula; the "
+            "JSON gives every value as it is.")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    if isinstance(value, (int, float)):
+        return str(value)  # numbers (a negative one included) are data, not formulas
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

@@ -5,6 +5,7 @@ city's key. The registry keeps every version; the public feed reads the indexed 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from eth_utils import keccak
@@ -17,6 +18,8 @@ from backend.services import chain_checks, documents, relay
 from backend.services.context import Services
 from backend.services.errors import InvalidInput, NotFound
 from backend.services.roles import Principal
+
+log = logging.getLogger(__name__)
 
 STATUSES = {"adopted": 1, "rejected": 2, "in-progress": 3, "implemented": 4, "abandoned": 5}
 STATUS_NAMES = {v: k for k, v in STATUSES.items()}
@@ -98,9 +101,12 @@ def verify_content(services: Services, *, uri: str | None, content_hash: str | N
         data = services.content.get(cid)
     except ContentIntegrityError as exc:
         # The store's bytes do not even hash to the CID: whatever they are, they are not the published content.
+        # (Its message names CIDs and sizes only: `ipfs.store.verify`.)
         return {**result, "status": MISMATCH, "detail": str(exc)}
-    except KanazawaDaoError as exc:
-        return {**result, "status": UNAVAILABLE, "detail": str(exc)}
+    except KanazawaDaoError as exc:  # not there, or the store is away; its message names folders or nodes: logged
+        log.warning("content for %s unavailable: %s", uri, exc)
+        return {**result, "status": UNAVAILABLE, "detail": f"the content at {uri} could not be fetched from the "
+                                                           "content store"}
     computed = "0x" + keccak(data).hex()
     try:
         document = json.loads(data)

@@ -6,9 +6,11 @@ proposal grows out of the issues board — it links at least one issue, and one 
 `proposal_min_supports` supports. Proposals without on-chain actions are signals: their single action is a call of
 nothing on the timelock, so they can still be queued and executed.
 
-The on-chain description is `<title ja> / <title en>`, the document's `ipfs://<cid>` and `document-hash: 0x<keccak>`
-(the indexer parses those two), so the proposal id — a hash of the actions and the description — is known before
-submission and the document can be verified by anyone.
+The on-chain description is `<title ja> / <title en>` followed by a trailer naming the document's `ipfs://<cid>` and
+`document-hash: 0x<keccak>` (backend/domain/proposal_description.py: written after all user text, read from the
+end), so the proposal id — a hash of the actions and the description — is known before submission and the
+document can be verified by anyone: its bytes hash to the trailer's hash, and it describes this very proposal (its
+titles and actions are the proposal's: `check_document`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 
 from backend.chain.jsonrpc import JsonRpcUnavailable
+from backend.domain import SUPPRESS_BELOW, proposal_description
 from backend.models.chain import IndexerCursor, Outcome, Proposal, Tally, Vote
 from backend.models.issue import Issue
 from backend.models.metaverse_event import Attendance, MetaverseEvent
@@ -79,6 +82,10 @@ def _check_rule(session, services: Services, who: Principal, issue_ids: list[int
 
 def draft(services: Services, who: Principal, d: ProposalDraft) -> dict[str, Any]:
     author = who.require("member", "city")
+    for name, title in (("title_ja", d.title_ja), ("title_en", d.title_en)):
+        why = proposal_description.check_title(title)
+        if why is not None:
+            raise InvalidInput(f"{name} {why}", field=name)
     if d.category not in CATEGORIES:
         raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}")
     if len(d.actions) > MAX_ACTIONS:
@@ -108,7 +115,8 @@ def draft(services: Services, who: Principal, d: ProposalDraft) -> dict[str, Any
             "actions": [{"target": t, "value": str(v), "calldata": c} for t, v, c in zip(targets, values, calldatas)],
         }
         cid, content_hash = documents.pin_json(services, session, kind="proposal", document=document, pinned_by=author)
-        description = f"{d.title_ja} / {d.title_en}\n\nipfs://{cid}\ndocument-hash: {content_hash}"
+        description = proposal_description.compose(title_ja=d.title_ja, title_en=d.title_en, cid=cid,
+                                                   content_hash=content_hash)
         gov = services.contract("CityGovernor")
         raw_calldatas = [bytes.fromhex(c[2:]) for c in calldatas]
         proposal_id = chain_checks.call(services, gov.functions.hashProposal(
@@ -307,11 +315,15 @@ def _tallies_of(session, chain_id: int, proposal_ids: list[int]) -> dict[int, di
 
 
 def summary(session, services: Services, p: Proposal, doc: ProposalDocument | None) -> dict[str, Any]:
+    # The document named on chain is shown as the proposal's only when this service drafted the proposal with that
+    # very document: anyone may propose on chain with a trailer copied from another proposal (`check_document`
+    # says why a document is or is not the proposal's own).
+    ours = doc is not None and p.document_uri == f"ipfs://{doc.document_cid}"
     return {
         "proposal_id": str(p.proposal_id), "proposer": p.proposer, "category": CATEGORY_NAMES.get(p.category, str(p.category)),
         "title_ja": doc.title_ja if doc else None, "title_en": doc.title_en if doc else None,
         "author": doc.author_address if doc else None,
-        "document_uri": p.document_uri, "document_hash": p.document_hash,
+        "document_uri": p.document_uri if ours else None, "document_hash": p.document_hash if ours else None,
         "vote_start": p.vote_start, "vote_end": p.vote_end, "eta": p.eta, "lifecycle": p.lifecycle,
         "block_number": p.block_number, "tx_hash": p.tx_hash,
     }
@@ -336,7 +348,7 @@ def list_proposals(services: Services, *, category: str | None, page: int, per_p
         total = found[0].total if found else session.scalar(select(func.count()).select_from(query.subquery()))
         docs = {d.proposal_id: d for d in session.execute(
             select(ProposalDocument.proposal_id, ProposalDocument.title_ja, ProposalDocument.title_en,
-                   ProposalDocument.author_address)
+                   ProposalDocument.author_address, ProposalDocument.document_cid)
             .where(ProposalDocument.proposal_id.in_([p.proposal_id for p in rows])))} if rows else {}
         tallies = _tallies_of(session, chain_id, [p.proposal_id for p in rows])
         head = _head(services) if rows else None
@@ -385,6 +397,7 @@ def detail(services: Services, proposal_id: int) -> dict[str, Any]:
         item["tallies"] = _tallies(session, chain_id, proposal_id)
         item["state"] = _state(services, p, item["tallies"], head, indexed_to)
         item["actions"] = {"targets": p.targets, "values": p.values, "calldatas": p.calldatas}
+        item["decoded_actions"] = describe_actions(services, p.targets, p.values, p.calldatas)
         item["tallies"] = item.pop("tallies")  # the key order of the response, as before
         # One card, one vote (MembershipCard's voting power is 1 per active card): the voters are the votes counted.
         overall = item["tallies"]["overall"]
@@ -399,11 +412,120 @@ def detail(services: Services, proposal_id: int) -> dict[str, Any]:
             voters = select(Vote.voter).where(Vote.chain_id == chain_id, Vote.proposal_id == proposal_id)
             attended = session.scalar(select(func.count(func.distinct(Attendance.attendee))).where(
                 Attendance.event_id.in_(events), Attendance.attendee.in_(voters))) or 0
-        item["attendance_overlap"] = {"related_events": related_events, "voters_who_attended": attended}
+        # Attendance is an organisation's private record and votes are public: a small overlap would tell who
+        # attended another organisation's event, so counts below SUPPRESS_BELOW are withheld.
+        suppressed = 0 < attended < SUPPRESS_BELOW
+        item["attendance_overlap"] = {"related_events": related_events,
+                                      "voters_who_attended": None if suppressed else attended, "suppressed": suppressed}
         item["outcomes"] = outcome_history(session, chain_id, proposal_id)
     item["turnout"] = _turnout(services, p, voter_count, head)
     item["document"] = documents.read_json(services, doc.document_cid) if doc else None
+    item["document_verification"] = check_document(services, p)
     return item
+
+
+def check_document(services: Services, p: Proposal) -> dict[str, Any]:
+    """Whether the document the proposal's trailer names is this proposal's own: its bytes hash to the trailer's
+    hash (`outcomes.verify_content`), and it describes this proposal (its titles make the description's heading
+    and its actions are the proposal's actions). Anyone can propose on chain with another proposal's trailer; such
+    a copy differs from the original in its heading or its actions (the same heading, actions and trailer would be
+    the same proposal id), so it is a `mismatch`. Returns {status, detail} (status as `verify_content`'s)."""
+    from backend.services.outcomes import MISMATCH, VERIFIED, verify_content
+
+    trailer = proposal_description.parse(p.description)
+    check = verify_content(services, uri=trailer.document_uri, content_hash=trailer.document_hash)
+    document = check.pop("document")
+    if check["status"] != VERIFIED:
+        return {"status": check["status"], "detail": check["detail"]}
+    title = document.get("title") if isinstance(document, dict) else None
+    heading = proposal_description.heading(title.get("ja"), title.get("en")) if isinstance(title, dict) else None
+    on_chain = [{"target": t, "value": str(v), "calldata": c.lower()} for t, v, c in zip(p.targets, p.values, p.calldatas)]
+    described = [{"target": a.get("target"), "value": str(a.get("value")), "calldata": str(a.get("calldata")).lower()}
+                 for a in document.get("actions", []) if isinstance(a, dict)] if isinstance(document, dict) else []
+    if heading != trailer.heading or described != on_chain:
+        return {"status": MISMATCH, "detail": "the document's content matches its hash, but it describes another "
+                                              "proposal (other titles or other on-chain actions): it is not this "
+                                              "proposal's document"}
+    return {"status": VERIFIED, "detail": "the document hashes to the on-chain hash and describes this proposal's "
+                                          "titles and actions"}
+
+
+# ---------------------------------------------------------------------- what a proposal does on chain
+
+#: Functions of our contracts that change who may do what, or how decisions are made: shown with a warning.
+ROLE_FUNCTIONS = frozenset({"grantRole", "revokeRole", "renounceRole"})
+GOVERNANCE_FUNCTIONS = frozenset({"updateDelay", "setVotingDelay", "setVotingPeriod", "setProposalThreshold",
+                                  "updateQuorumNumerator", "updateTimelock", "relay", "schedule", "scheduleBatch",
+                                  "execute", "executeBatch", "cancel"})
+FUND_FUNCTIONS = frozenset({"transfer", "transferFrom", "safeTransferFrom", "safeBatchTransferFrom", "approve",
+                            "setApprovalForAll", "increaseAllowance"})
+#: The roles of our contracts by their bytes32 value, named where an action's arguments show them.
+KNOWN_ROLES = {"0x" + "00" * 32: "DEFAULT_ADMIN_ROLE", "0x" + keccak(text="ISSUER_ROLE").hex(): "ISSUER_ROLE",
+               "0x" + keccak(text="PROPOSER_ROLE").hex(): "PROPOSER_ROLE",
+               "0x" + keccak(text="EXECUTOR_ROLE").hex(): "EXECUTOR_ROLE",
+               "0x" + keccak(text="CANCELLER_ROLE").hex(): "CANCELLER_ROLE"}
+
+
+def describe_actions(services: Services, targets: list[str], values: list[str], calldatas: list[str]) -> list[dict[str, Any]]:
+    """Every on-chain action of a proposal in words: the target (named when it is one of our contracts), the value
+    in wei, the function and its decoded arguments when the target is ours (raw calldata otherwise), and warnings
+    for what deserves a second look: `changes-roles` (grantRole, revokeRole, renounceRole), `changes-governance`
+    (the governor's settings, the timelock's delay or operations), `moves-funds` (ETH sent, or a token transfer or
+    approval), `unknown-contract` (a call with data to a contract this service does not know). A signal proposal's
+    no-op call to the timelock is `signal`, with no warning."""
+    names = {c.address.lower(): name for name, c in services.deployment.contracts.items()}
+    timelock = services.deployment.contracts["TimelockController"].address.lower()
+    described = []
+    for target, value, calldata in zip(targets, values, calldatas):
+        value = int(value)
+        data = calldata if calldata.startswith("0x") else "0x" + calldata
+        name = names.get(target.lower())
+        action: dict[str, Any] = {"target": target, "target_name": name, "value": str(value), "calldata": data,
+                                  "function": None, "signature": None, "arguments": None, "warnings": []}
+        if value > 0:
+            action["warnings"].append("moves-funds")
+        if data == "0x":
+            action["kind"] = "signal" if target.lower() == timelock and value == 0 else "call"
+        elif name is None:
+            action["kind"] = "call"
+            action["warnings"].append("unknown-contract")
+        else:
+            action["kind"] = "call"
+            try:
+                fn, args = cached_contract(services, name).decode_function_input(data)
+            except Exception:  # noqa: BLE001 - data that matches no function of the contract
+                action["warnings"].append("unknown-function")
+            else:
+                action["function"] = fn.fn_name
+                action["signature"] = fn.abi_element_identifier if hasattr(fn, "abi_element_identifier") else fn.fn_name
+                action["arguments"] = {k: _argument(v, names) for k, v in args.items()}
+                if fn.fn_name in ROLE_FUNCTIONS:
+                    action["warnings"].append("changes-roles")
+                if fn.fn_name in GOVERNANCE_FUNCTIONS:
+                    action["warnings"].append("changes-governance")
+                if fn.fn_name in FUND_FUNCTIONS:
+                    action["warnings"].append("moves-funds")
+        action["warnings"] = list(dict.fromkeys(action["warnings"]))
+        described.append(action)
+    return described
+
+
+def _argument(value: Any, names: dict[str, str]) -> Any:
+    """An argument as JSON shows it: bytes as 0x hex (a known role by its name too), big integers as decimal text,
+    an address of ours with its contract's name."""
+    if isinstance(value, (bytes, bytearray)):
+        text = "0x" + bytes(value).hex()
+        role = KNOWN_ROLES.get(text)
+        return f"{role} ({text})" if role else text
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return str(value) if abs(value) > 2**53 else value
+    if isinstance(value, str) and value.lower() in names:
+        return f"{value} ({names[value.lower()]})"
+    if isinstance(value, (list, tuple)):
+        return [_argument(v, names) for v in value]
+    return value
 
 
 def _turnout(services: Services, p: Proposal, voters: int, head: int | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import logging
 
 from celery import shared_task
 
+from backend.services import auth
 from backend.services import relay as relay_service
 from backend.services.context import Services
 from backend.services.metaverse_events import plan_attendance_badges
@@ -19,6 +20,7 @@ MAX_COUNTDOWN = 30.0
 #: Extra work for each sweep (registered by services that need periodic attention, e.g. attendance badges).
 SWEEP_HOOKS: list = []
 SWEEP_HOOKS.append(plan_attendance_badges)
+SWEEP_HOOKS.append(auth.forget_ended)
 
 
 @functools.cache

@@ -11,16 +11,16 @@ from backend.services import ballots, relay
 from backend.services.context import Services
 from backend.services.errors import InvalidInput
 from frontend_api.deps import services
-from frontend_api.schemas import Address, Hex, JobOut, Uint256Str
+from frontend_api.schemas import ADDRESS_PATTERN, Address, Hex, JobOut, ProposalIdQuery, Uint256Str
 
 router = APIRouter(prefix="/ballots", tags=["ballots"])
 
 
 class BallotIn(BaseModel):
-    proposal_id: str = Uint256Str
+    proposal_id: Uint256Str
     support: int = Field(ge=0, le=2, description="0 against, 1 for, 2 abstain")
     voter: str = Address
-    nonce: str = Uint256Str
+    nonce: Uint256Str
     signature: str = Hex
 
 
@@ -35,8 +35,8 @@ def post_ballot(body: BallotIn, response: Response, svc: Services = Depends(serv
 
 
 @router.get("/typed-data", summary="The EIP-712 ballot to sign, with the voter's next nonce")
-def get_typed_data(proposal_id: str = Query(pattern=r"^[0-9]{1,78}$"), support: int = Query(ge=0, le=2),
-                   voter: str = Query(pattern=r"^0x[0-9a-fA-F]{40}$"), svc: Services = Depends(services)) -> dict:
+def get_typed_data(proposal_id: ProposalIdQuery, support: int = Query(ge=0, le=2),
+                   voter: str = Query(pattern=ADDRESS_PATTERN), svc: Services = Depends(services)) -> dict:
     if not is_checksum_address(voter):  # as POST /ballots requires; a bad checksum is a typo, not a chain fault
         raise InvalidInput("voter must be an EIP-55 checksummed address")
     data = ballots.typed_data(svc, proposal_id=int(proposal_id), support=support, voter=voter)

@@ -19,8 +19,8 @@ class InvitationIn(BaseModel):
     invitee: str = Address
     segment: int = Field(ge=1, le=3, description="1 resident, 2 relationship population, 3 organisation")
     issuer: str = Address
-    nonce: str = Uint256Str
-    expiry: str = Uint256Str
+    nonce: Uint256Str
+    expiry: Uint256Str
 
 
 class ClaimIn(BaseModel):

@@ -16,7 +16,7 @@ from backend.services.context import Services
 from backend.services.roles import Principal
 from frontend_api.deps import principal, services
 from frontend_api.routes import MAX_PAGE, MAX_ROW_ID, UtcDatetime
-from frontend_api.schemas import Address, Hex, JobOut
+from frontend_api.schemas import ADDRESS_PATTERN, Address, Hex, JobOut, Uint256Str
 
 router = APIRouter(prefix="/events", tags=["events"])
 EventId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the event's id")]
@@ -31,8 +31,7 @@ class EventIn(BaseModel):
     starts_at: AwareDatetime
     ends_at: AwareDatetime = Field(description="after starts_at, at most 7 days later")
     badge_type_id: int = Field(ge=1, le=2**63 - 1, description="an attendance badge type of the organisation (as indexed)")
-    proposal_id: str | None = Field(default=None, pattern=r"^[0-9]{1,78}$",
-                                    description="the proposal the event discusses (uint256, decimal)")
+    proposal_id: Uint256Str | None = Field(default=None, description="the proposal the event discusses (uint256, decimal)")
 
 
 class EventOut(BaseModel):
@@ -146,9 +145,9 @@ def get_event(event_id: EventId, svc: Services = Depends(services)) -> dict:
              openapi_extra={"requestBody": {"required": True,
                                             "content": {"application/json": {"schema": WEBHOOK_BODY}}}},
              description="Headers: `X-Kanazawa-Timestamp` (unix seconds), `X-Kanazawa-Delivery` (unique per "
-                         "delivery), `X-Kanazawa-Signature: sha256=<hex HMAC-SHA256(webhook secret, "
-                         "'<timestamp>.' + raw body)>`. A stale timestamp or a bad signature is 401, a delivery id "
-                         "seen before is 409 `replayed`.")
+                         "delivery, printable ASCII), `X-Kanazawa-Signature: sha256=<hex HMAC-SHA256(webhook secret, "
+                         "'<timestamp>.<delivery id>.' + raw body)>`. A stale timestamp or a bad signature is 401, "
+                         "a malformed header 400, a delivery id seen before is 409 `replayed`.")
 async def webhook(event_id: EventId, request: Request, svc: Services = Depends(services),
                   x_kanazawa_timestamp: str | None = Header(default=None),
                   x_kanazawa_signature: str | None = Header(default=None),
@@ -159,7 +158,7 @@ async def webhook(event_id: EventId, request: Request, svc: Services = Depends(s
 
 
 @router.get("/{event_id}/check-in-typed-data", summary="The EIP-712 check-in to sign, stamped now")
-def get_check_in_typed_data(event_id: EventId, attendee: str = Query(pattern=r"^0x[0-9a-fA-F]{40}$"),
+def get_check_in_typed_data(event_id: EventId, attendee: str = Query(pattern=ADDRESS_PATTERN),
                             code: str = Query(min_length=1, max_length=32),
                             svc: Services = Depends(services)) -> dict[str, Any]:
     return metaverse_events.check_in_typed_data(svc, event_id, attendee=attendee, code=code)

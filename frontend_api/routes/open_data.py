@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -44,8 +44,8 @@ class DatasetJson(BaseModel):
 
 
 @router.get("", response_model=list[DatasetOut], summary="The datasets, their licence, columns and update time")
-def index(request: Request, svc: Services = Depends(services)) -> list[dict]:
-    return open_data.index(svc, str(request.base_url).rstrip("/"))
+def index(svc: Services = Depends(services)) -> list[dict]:
+    return open_data.index(svc, svc.settings.public_url.rstrip("/"))
 
 
 @router.get("/{dataset_id}.json", response_model=DatasetJson, summary="A dataset as JSON")

@@ -32,6 +32,7 @@ from backend.services.context import Services
 from backend.services.errors import InvalidInput, NotFound, ServiceError
 from backend.services.roles import SEGMENTS
 from frontend_api.deps import services
+from frontend_api.problems import DEPENDENCY_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "content_hash": ("オンチェーンのハッシュ（keccak-256）", "On-chain hash (keccak-256)"),
     "computed_hash": ("取得した内容のハッシュ", "Hash of the content fetched"),
     "verification": ("検証", "Verification"),
+    "actions": ("可決されたときに実行される内容", "What happens on chain if it passes"),
+    "actions_intro": ("提案が可決されるとタイムロックがこれらの呼び出しを実行します。注意が必要なものには警告を表示します。",
+                      "If the proposal passes, the timelock makes these calls. Calls that deserve a second look are "
+                      "marked with a warning."),
+    "action_signal": ("実行される処理はありません（意思表示のための提案）。", "Nothing is executed: this proposal is a signal."),
+    "action_target": ("呼び出し先", "Target"),
+    "action_function": ("関数", "Function"),
+    "action_calldata": ("呼び出しデータ（未解読）", "Call data (not decoded)"),
+    "action_value": ("送金額", "Value sent"),
+    "warning": ("注意", "Warning"),
+    "warning_changes-roles": ("権限を変更します（誰が市・団体として操作できるかが変わります）。",
+                              "It changes roles: who may act as the city or as an organisation."),
+    "warning_changes-governance": ("投票や実行の仕組みを変更します。", "It changes how decisions are made or carried out."),
+    "warning_moves-funds": ("資金やトークンを移動します。", "It moves funds or tokens."),
+    "warning_unknown-contract": ("本サービスが知らないコントラクトを呼び出します。内容を確認してください。",
+                                 "It calls a contract this service does not know: check what it does."),
+    "warning_unknown-function": ("呼び出しデータを解読できません。", "Its call data matches no known function."),
+    "attendance_suppressed": ("関連イベント {events} 件。参加した投票者の数は {n} 人未満のため非公開です。",
+                              "{events} related events. The number of voters who attended is fewer than {n} and "
+                              "is not shown."),
     "verified": ("検証済み ✓ 内容がオンチェーンのハッシュと一致します", "Verified ✓ the content matches the on-chain hash"),
     "mismatch": ("不一致 ✗ 内容がオンチェーンのハッシュと一致しません",
                  "Mismatch ✗ the content does not match the on-chain hash"),
@@ -368,7 +389,8 @@ class HtmlRoute(APIRoute):
             except ServiceError as exc:
                 return error_page(request, exc.status, exc.detail)
             except KanazawaDaoError as exc:  # the chain or the content store does not answer
-                return error_page(request, 503, str(exc))
+                log.warning("results page %s: dependency unavailable: %s", request.url.path, exc)
+                return error_page(request, 503, DEPENDENCY_DOWN)
             except StarletteHTTPException as exc:
                 return error_page(request, exc.status_code, str(exc.detail))
             except Exception:  # noqa: BLE001 - a page, not a stack trace; logged for the operator
@@ -451,8 +473,8 @@ def proposals_index(request: Request) -> RedirectResponse:
 
 
 def _proposal_id(value: str) -> int:
-    if not PROPOSAL_ID.match(value):
-        raise NotFound(f"no proposal {value!r}: a proposal id is a decimal number")
+    if not PROPOSAL_ID.match(value) or int(value) >= 2**256:
+        raise NotFound(f"no proposal {value!r}: a proposal id is a decimal number below 2^256")
     return int(value)
 
 
@@ -477,11 +499,10 @@ def proposal_page(request: Request, proposal_id: str, svc: Services = Depends(se
         report = verification.pop("document") or {}
         checked.append({**o, "verification": verification,
                         "summary": report.get("summary") if verification["status"] == outcomes.VERIFIED else None})
-    document_check = outcomes.verify_content(svc, uri=detail["document_uri"], content_hash=detail["document_hash"])
-    document_check.pop("document")
     residents = detail["tallies"]["by_segment"].get("resident", {"for": 0, "against": 0})
-    return render(request, "proposal.html", p=detail, document=document, document_check=document_check,
-                  outcomes=checked, chart=_chart(detail["tallies"]), choices=CHOICES, residents=residents,
+    return render(request, "proposal.html", p=detail, document=document,
+                  document_check=detail["document_verification"], outcomes=checked, chart=_chart(detail["tallies"]),
+                  choices=CHOICES, residents=residents, suppress_below=open_data.SUPPRESS_BELOW,
                   section="nav_proposals")
 
 

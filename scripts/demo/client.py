@@ -161,11 +161,11 @@ class DaoClient:
     # ------------------------------------------------------------------ a metaverse platform
 
     def webhook(self, event_id: int, secret: str, attendees: list[tuple[str, dt.datetime]]) -> dict[str, Any]:
-        """Deliver attendance as the platform does: HMAC-SHA256 over `<timestamp>.<raw body>`."""
+        """Deliver attendance as the platform does: HMAC-SHA256 over `<timestamp>.<delivery id>.<raw body>`."""
         body = json.dumps({"attendees": [{"address": a, "attended_at": at.isoformat()} for a, at in attendees]},
                           separators=(",", ":")).encode()
-        timestamp = str(int(time.time()))
-        digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        timestamp, delivery = str(int(time.time())), uuid.uuid4().hex
+        digest = hmac.new(secret.encode(), f"{timestamp}.{delivery}.".encode() + body, hashlib.sha256).hexdigest()
         return self.post(f"/events/{event_id}/webhook", content=body, headers={
             "content-type": "application/json", "X-Kanazawa-Timestamp": timestamp,
-            "X-Kanazawa-Signature": f"sha256={digest}", "X-Kanazawa-Delivery": uuid.uuid4().hex})
+            "X-Kanazawa-Signature": f"sha256={digest}", "X-Kanazawa-Delivery": delivery})

@@ -92,10 +92,11 @@ def _webhook(stack, event: dict, attendees: list[dict], *, delivery: str | None 
              timestamp: int | None = None, secret: str | None = None, raw: bytes | None = None):
     body = raw if raw is not None else json.dumps({"attendees": attendees}).encode()
     stamp = str(timestamp if timestamp is not None else int(time.time()))
-    mac = hmac.new((secret or event["webhook_secret"]).encode(), stamp.encode() + b"." + body, hashlib.sha256)
+    delivery = delivery or uuid.uuid4().hex
+    mac = hmac.new((secret or event["webhook_secret"]).encode(), f"{stamp}.{delivery}.".encode() + body, hashlib.sha256)
     return stack.api.post(f"/events/{event['id']}/webhook", content=body, headers={
         "Content-Type": "application/json", "X-Kanazawa-Timestamp": stamp,
-        "X-Kanazawa-Signature": "sha256=" + mac.hexdigest(), "X-Kanazawa-Delivery": delivery or uuid.uuid4().hex})
+        "X-Kanazawa-Signature": "sha256=" + mac.hexdigest(), "X-Kanazawa-Delivery": delivery})
 
 
 def _at(event: dict, minutes_after_start: float) -> str:

@@ -1,6 +1,7 @@
 """Rate limits on writes (frontend_api/ratelimit.py): per client and per address, 429 problem documents with
 Retry-After, buckets that refill, X-Forwarded-For believed only from a trusted proxy, signature-authenticated
-endpoints limited per signer, the webhook per event and client, reads never limited.
+endpoints limited per signer, the webhook in a bucket of its own per client, reads never limited (but the nonce,
+which stores a row), nobody exempt by default.
 
 The module's stack serves the suite's own TestClient, which is exempt (an in-process caller, like the operator's
 tools on loopback): each test here builds an app of its own over the same services, with limits on and small
@@ -193,8 +194,10 @@ def test_ballots_are_limited_per_voter(stack, make_client):
     assert make_client("203.0.113.91", rate_limit_address_burst=1).post(path, json=other).status_code == 422
 
 
-def test_the_webhook_is_limited_per_event_and_client(make_client):
-    client = make_client("203.0.113.50")
+def test_the_webhook_has_a_bucket_of_its_own_per_client_whatever_the_event(make_client):
+    """A platform reports many events: webhooks draw on a bucket of their own per client, shared by every event id,
+    so naming other (even non-existent) events gives no fresh bucket, and the client's other writes keep theirs."""
+    client = make_client("203.0.113.50", rate_limit_webhook_burst=CLIENT_BURST, rate_limit_webhooks_per_client=6)
     headers = {"X-Kanazawa-Timestamp": "0", "X-Kanazawa-Signature": "sha256=00", "X-Kanazawa-Delivery": "d",
                "content-type": "application/json"}
 
@@ -203,17 +206,41 @@ def test_the_webhook_is_limited_per_event_and_client(make_client):
 
     assert all(deliver(1).status_code != 429 for _ in range(CLIENT_BURST))
     _limited(deliver(1), "this client")
-    assert deliver(2).status_code != 429  # another event's deliveries have their own bucket
-    assert _anonymous_write(client).status_code == 401  # and the client's other writes theirs
+    _limited(deliver(2), "this client")  # another event id: the same bucket
+    _limited(deliver(9_999_999), "this client")
+    assert _anonymous_write(client).status_code == 401  # the client's other writes have theirs
 
 
-def test_loopback_and_in_process_callers_are_exempt_by_default(stack, make_client):
+def test_nobody_is_exempt_by_default(stack, make_client):
+    """Exemptions are the operator's decision: by default a loopback client is limited like any other (a proxy on
+    the same host would otherwise make every client the exempt 127.0.0.1); `kanazawa-dao up` exempts this machine
+    on the devnet explicitly."""
+    assert Settings.model_fields["rate_limit_exempt_clients"].default == []
     defaults = {"rate_limit_exempt_clients": Settings.model_fields["rate_limit_exempt_clients"].default}
-    for ip in ("127.0.0.1", "::1", "testclient"):  # the last: no IP address at all (in-process)
+    for ip in ("127.0.0.1", "::1"):
         client = make_client(ip, **defaults)
+        assert [_anonymous_write(client).status_code for _ in range(CLIENT_BURST + 1)][-1] == 429
+    devnet = {"rate_limit_exempt_clients": ["127.0.0.0/8", "::1", "local"]}  # what `up` sets
+    for ip in ("127.0.0.1", "::1", "testclient"):  # the last: no IP address at all (in-process)
+        client = make_client(ip, **devnet)
         assert [_anonymous_write(client).status_code for _ in range(CLIENT_BURST + 2)] == [401] * (CLIENT_BURST + 2)
-    remote = make_client("203.0.113.60", **defaults)
-    assert [_anonymous_write(remote).status_code for _ in range(CLIENT_BURST + 1)][-1] == 429
+
+
+def test_a_forwarded_for_header_moves_nobody_without_a_trusted_proxy(make_client):
+    """With no trusted proxy configured, X-Forwarded-For is ignored: a forged header does not give a client a
+    fresh bucket."""
+    client = make_client("203.0.113.80")
+    statuses = [client.post("/issues", json=ISSUE, headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+                for i in range(CLIENT_BURST + 1)]
+    assert statuses[-1] == 429, statuses
+
+
+def test_nonces_are_limited_per_client(make_client):
+    """GET /auth/nonce stores every nonce it hands out: it takes from the client's bucket like a write."""
+    client = make_client("203.0.113.81")
+    statuses = [client.get("/auth/nonce").status_code for _ in range(CLIENT_BURST + 1)]
+    assert statuses[:CLIENT_BURST] == [200] * CLIENT_BURST
+    _limited(client.get("/auth/nonce"), "this client")
 
 
 def test_the_off_switch_and_zero_limits(make_client):
@@ -227,7 +254,7 @@ def test_the_openapi_description_documents_429_on_writes_only(stack):
     spec = stack.api.get("/openapi.json").json()
     for path, item in spec["paths"].items():
         for method, op in item.items():
-            if method in ("post", "put", "patch", "delete"):
+            if method in ("post", "put", "patch", "delete") or (method, path) == ("get", "/auth/nonce"):
                 limited = op["responses"]["429"]
                 assert limited["content"]["application/problem+json"]["schema"]["$ref"].endswith("/Problem")
                 assert "Retry-After" in limited["headers"], (method, path)
