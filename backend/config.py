@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     #: The database (SQLAlchemy URL). Embedded default: a SQLite file under var/. PostgreSQL:
     #: postgresql+psycopg://user@host:5432/dbname
     database_url: str = f"sqlite:///{REPO_ROOT / 'var' / 'kanazawa_dao.sqlite3'}"
+    #: Blocks on top of a block before the service treats it as final: a relayed transaction is `confirmed` (until
+    #: then `included`, and relayed again if a reorg takes its block), and values read from the chain at a past
+    #: block are cached, only that deep. 0 on the devnet (anvil does not reorganise by itself); a real chain: see
+    #: docs/operations.md ("What confirmed means").
+    confirmations: int = Field(default=0, ge=0, le=10_000)
     #: Indexer: blocks behind the head treated as final, and the largest block range per batch.
     index_confirmations: int = 0
     index_batch_blocks: int = 2000

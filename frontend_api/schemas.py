@@ -36,13 +36,16 @@ ProposalIdQuery = Annotated[str, Query(pattern=UINT256_PATTERN, description="the
 
 
 class JobOut(BaseModel):
-    """A relayed transaction: pending -> submitted (tx_hash) -> confirmed | failed (error)."""
+    """A relayed transaction: pending -> submitted (tx_hash) -> included (in a block, not final yet) -> confirmed
+    (`KANAZAWA_DAO_CONFIRMATIONS` blocks deep) | failed (error). A reorg that takes an included transaction's block
+    sends the job back to submitted: it is relayed again."""
 
     id: str
     kind: str
-    status: str = Field(description="pending | submitted | confirmed | failed")
+    status: str = Field(description="pending | submitted | included | confirmed | failed")
     tx_hash: str | None
     block_number: int | None
+    block_hash: str | None = Field(default=None, description="the block the transaction is in (included, confirmed)")
     error: str | None = Field(description="why it failed (the contract's custom error), when it did")
     result: dict[str, Any]
     created_at: dt.datetime
@@ -52,7 +55,7 @@ class JobOut(BaseModel):
     @classmethod
     def of(cls, job: JobView, base: str = "/jobs") -> JobOut:
         return cls(id=job.id, kind=job.kind, status=job.status, tx_hash=job.tx_hash, block_number=job.block_number,
-                   error=job.error, result=job.result, created_at=job.created_at, updated_at=job.updated_at,
+                   block_hash=job.block_hash, error=job.error, result=job.result, created_at=job.created_at, updated_at=job.updated_at,
                    status_url=f"{base}/{job.id}")
 
 

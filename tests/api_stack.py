@@ -135,7 +135,8 @@ def new_account() -> LocalAccount:
     return Account.create()
 
 
-def make_stack(tmp: Path, dao: Dao, rpc_url: str, *, database_url: str, broker_url: str) -> Stack:
+def make_stack(tmp: Path, dao: Dao, rpc_url: str, *, database_url: str, broker_url: str,
+               overrides: dict[str, str] | None = None) -> Stack:
     deployments = tmp / "deployments"
     write_manifest(dao.deployment, deployments)
     env_values = {
@@ -151,6 +152,7 @@ def make_stack(tmp: Path, dao: Dao, rpc_url: str, *, database_url: str, broker_u
         # The suite's own in-process client writes in bulk, like the operator's tools; tests/api/test_rate_limits.py
         # builds apps of its own with the limits it tests.
         "KANAZAWA_DAO_RATE_LIMIT_EXEMPT_CLIENTS": '["local"]',
+        **(overrides or {}),
     }
     # As the environment would be read: list settings are JSON there.
     settings = Settings(**{k.removeprefix("KANAZAWA_DAO_").lower(): json.loads(v) if v.startswith("[") else v

@@ -120,7 +120,8 @@ def stack(tmp_path_factory):
     yield from _stack(tmp_path_factory, real_services=bool(_postgres_url()))
 
 
-def _stack(tmp_path_factory, *, real_services: bool):
+def _stack(tmp_path_factory, *, real_services: bool, overrides: dict[str, str] | None = None):
+    """`overrides`: KANAZAWA_DAO_* values for this stack (its API and its worker), e.g. a confirmation depth."""
     from tests.api_stack import make_stack
 
     tmp = tmp_path_factory.mktemp("stack")
@@ -136,7 +137,8 @@ def _stack(tmp_path_factory, *, real_services: bool):
         database_url = f"sqlite:///{tmp}/kanazawa_dao.sqlite3"
         upgrade(database_url)
         broker_url = f"sqla+sqlite:///{tmp}/broker.sqlite3"
-    stack = make_stack(tmp, dao, process.rpc_url, database_url=database_url, broker_url=broker_url)
+    stack = make_stack(tmp, dao, process.rpc_url, database_url=database_url, broker_url=broker_url,
+                       overrides=overrides)
     stack.index()  # the city's role, as the API reads it
     stack.start_worker()
     try:

@@ -16,7 +16,9 @@ from backend.models._common import Address, Hash, Timestamps
 #: Every kind `relay._build_call` knows ("fund" is the relayer topping up an organisation's issuer key).
 RELAY_KINDS = ("ballot", "claim", "propose", "queue-proposal", "execute-proposal", "grant-issuer", "create-badge-type",
                "mint-badges", "publish-outcome", "fund")
-RELAY_STATUSES = ("pending", "submitted", "confirmed", "failed")
+#: pending -> submitted (signed, broadcast) -> included (mined, fewer than `confirmations` blocks on top) ->
+#: confirmed (final) | failed (refused for good). A reorg sends an included job back to submitted.
+RELAY_STATUSES = ("pending", "submitted", "included", "confirmed", "failed")
 DEDUPE_KEY_LENGTH = 200
 
 
@@ -40,6 +42,8 @@ class RelayJob(Timestamps, Base):
     tx_hash: Mapped[str | None] = mapped_column(Hash, index=True)
     raw_tx: Mapped[str | None] = mapped_column(Text)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
+    #: The block the transaction was mined in: a receipt in another block (a reorg moved it) updates it.
+    block_hash: Mapped[str | None] = mapped_column(Hash)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     #: Why it failed for good (the contract's custom error, decoded), or the last transient error.
     error: Mapped[str | None] = mapped_column(Text)

@@ -86,21 +86,26 @@ def typed_data(services: Services, *, proposal_id: int, support: int, voter: str
     return eip712.typed_data(governor_domain(services), eip712.BALLOT_TYPES, msg)
 
 
-#: Proposal snapshots per (chain, governor, proposal): fixed when the proposal is created.
+#: Proposal snapshots per (chain, governor, proposal): fixed when the proposal is created, so cached once they are
+#: `confirmations` deep (the proposal's creation, before its snapshot, is then final too; a reorg that moves the
+#: creation to another block moves the snapshot with it).
 _SNAPSHOTS: dict[tuple[int, str, int], int] = {}
 
 
 def _snapshot(services: Services, gov, proposal_id: int) -> int:
-    """The proposal's snapshot block (cached: it never changes); an unknown proposal is NotFound."""
+    """The proposal's snapshot block; an unknown proposal is NotFound."""
     key = (services.chain_id, gov.address, proposal_id)
-    if key not in _SNAPSHOTS:
-        snapshot = chain_checks.call(services, gov.functions.proposalSnapshot(proposal_id))
-        if snapshot == 0:  # OpenZeppelin answers 0 for a proposal it does not know
-            raise NotFound(f"no proposal {proposal_id} on chain {services.chain_id}")
+    if key in _SNAPSHOTS:
+        return _SNAPSHOTS[key]
+    snapshot = chain_checks.call(services, gov.functions.proposalSnapshot(proposal_id))
+    if snapshot == 0:  # OpenZeppelin answers 0 for a proposal it does not know
+        raise NotFound(f"no proposal {proposal_id} on chain {services.chain_id}")
+    depth = services.settings.confirmations
+    if depth == 0 or snapshot <= chain_checks.head(services) - depth:
         if len(_SNAPSHOTS) >= 100_000:
             _SNAPSHOTS.clear()
         _SNAPSHOTS[key] = snapshot
-    return _SNAPSHOTS[key]
+    return snapshot
 
 
 _JOB = RelayJob.__table__.c
@@ -282,8 +287,23 @@ def _accept_batch(services: Services, ballots: list[BallotIn]) -> list[tuple[rel
             chain_checks.read(gov.address, "getVotes(address,uint256)", ["address", "uint256"],
                               [voter, snapshots[pid]], ["uint256"]),
             chain_checks.read(gov.address, "nonces(address)", ["address"], [voter], ["uint256"])]
+    # A replay of a confirmed ballot: is it still on chain? A reorg deeper than `confirmations` may have taken it;
+    # then the voter's nonce is unused again and the job is put back to relaying, not answered as if it had landed.
+    landed = [i for i, b in enumerate(ballots) if dedupe_keys[i] in existing
+              and existing[dedupe_keys[i]].status == "confirmed"
+              and existing[dedupe_keys[i]].payload.get("signature") == b.signature.lower()]
+    reads += [chain_checks.read(gov.address, "nonces(address)", ["address"], [ballots[i].voter], ["uint256"])
+              for i in landed]
     answers = chain_checks.call_many(services, reads, refusals="return") if reads else []
     chain = {i: answers[4 * n:4 * n + 4] for n, i in enumerate(to_check)}
+    gone = [existing[dedupe_keys[i]].id for n, i in enumerate(landed)
+            if not isinstance(answers[4 * len(to_check) + n], RefusedByChain)
+            and answers[4 * len(to_check) + n] <= ballots[i].nonce]
+    if gone:
+        with services.transaction() as session:
+            reopened = [job_id for job_id in gone if relay.reopen(session, job_id)]
+        for job_id in reopened:
+            services.dispatch(job_id)
 
     accepted: dict[str, int] = {}  # dedupe key -> index of the ballot of this batch that took it
     new_jobs: list[relay.NewJob] = []

@@ -26,6 +26,14 @@ def call(services: Services, fn: Any) -> Any:
         raise Unavailable(f"the chain does not answer ({type(exc).__name__})") from None
 
 
+def head(services: Services) -> int:
+    """The chain's current block number (Unavailable when the chain does not answer)."""
+    try:
+        return int(services.chain.reads.request("eth_blockNumber", []), 16)
+    except Exception as exc:  # noqa: BLE001 - connection refused, timeouts, not a number
+        raise Unavailable(f"the chain does not answer ({type(exc).__name__})") from None
+
+
 class Read(NamedTuple):
     """A read-only call encoded by hand: web3 builds and validates a ContractFunction in about a millisecond of
     CPU, which the ballot intake's four reads per ballot notice (`read` makes one in microseconds)."""

@@ -35,10 +35,17 @@ def accept(services: Services, invitation: dict[str, Any], signature: str) -> tu
     dedupe_key = f"claim:{services.chain_id}:{invitation['issuer']}:{nonce}"
     with services.session() as session:
         existing = session.scalar(select(RelayJob).where(RelayJob.dedupe_key == dedupe_key))
-        if existing is not None:
-            if existing.payload.get("signature") == signature:
-                return relay.JobView.of(existing), False
+    if existing is not None:
+        if existing.payload.get("signature") != signature:
             raise Conflict(f"invitation {nonce} of {invitation['issuer']} was already claimed with another signature")
+        if existing.status == "confirmed" and not chain_checks.call(services, services.contract(
+                "MembershipCard").functions.invitationUsed(invitation["issuer"], nonce)):
+            # Confirmed, yet the invitation is unused on chain: a reorg deeper than `confirmations` took the claim.
+            with services.transaction() as session:
+                reopened = relay.reopen(session, existing.id)
+            if reopened:
+                services.dispatch(existing.id)
+        return relay.job_view(services, existing.id), False
     fields = (invitation["invitee"], invitation["segment"], invitation["issuer"], nonce, expiry)
     fn = services.contract("MembershipCard").functions.claim(fields, sig)
     chain_checks.would_succeed(services, fn, services.keys.relayer.address)

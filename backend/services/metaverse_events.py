@@ -399,7 +399,7 @@ def my_attendance(services: Services, who: Principal, event_id: int) -> dict[str
             badge["status"] = "not-a-member"
         elif attendance.badge_note == ALREADY_HELD:
             badge["status"] = "already-held"
-        elif job is not None and job.status == "confirmed":
+        elif job is not None and job.status in ("included", "confirmed"):  # on chain (included: not final yet)
             badge.update(status="minted", tx_hash=job.tx_hash)
         elif job is not None and job.status == "failed":
             badge.update(status="failed", note=job.error)
@@ -447,7 +447,7 @@ def _plan(services: Services, event_id: int, *, requested_by: str | None = None,
             select(minted.attendee).join(MetaverseEvent, MetaverseEvent.id == minted.event_id)
             .join(RelayJob, RelayJob.id == minted.mint_job_id)
             .where(MetaverseEvent.badge_type_id == event.badge_type_id, minted.attendee.in_(waiting),
-                   RelayJob.status.in_(("pending", "submitted", "confirmed")))))
+                   RelayJob.status.in_(("pending", "submitted", "included", "confirmed")))))
         for note, who in ((NOT_A_MEMBER, [a for a in attendees if a not in members]),
                           (ALREADY_HELD, [a for a in attendees if a in members and a in held])):
             if who:

@@ -106,42 +106,64 @@ def draft(services: Services, who: Principal, d: ProposalDraft) -> dict[str, Any
     calldatas = ["0x" + a.calldata.removeprefix("0x").lower() for a in actions]
 
     with services.transaction() as session:
-        issues = _check_rule(session, services, who, d.issue_ids)
-        document = {
-            "schema": DOCUMENT_SCHEMA, "category": d.category, "author": author,
-            "title": {"ja": d.title_ja, "en": d.title_en}, "body": {"ja": d.body_ja, "en": d.body_en},
-            "issues": [{"id": i.id, "title": i.title, "source": i.source, "external_id": i.external_id}
-                       for i in issues],
-            "actions": [{"target": t, "value": str(v), "calldata": c} for t, v, c in zip(targets, values, calldatas)],
-        }
-        cid, content_hash = documents.pin_json(services, session, kind="proposal", document=document, pinned_by=author)
-        description = proposal_description.compose(title_ja=d.title_ja, title_en=d.title_en, cid=cid,
-                                                   content_hash=content_hash)
-        gov = services.contract("CityGovernor")
-        raw_calldatas = [bytes.fromhex(c[2:]) for c in calldatas]
-        proposal_id = chain_checks.call(services, gov.functions.hashProposal(
-            targets, values, raw_calldatas, keccak(text=description)))
-        if session.scalar(select(ProposalDocument.id).where(ProposalDocument.proposal_id == proposal_id)):
+        result = _submit_draft(services, session, who, d, author, targets, values, calldatas)
+    services.dispatch(result["job"].id)
+    return result
+
+
+def _submit_draft(services: Services, session, who: Principal, d: ProposalDraft, author: str, targets: list[str],
+                  values: list[int], calldatas: list[str]) -> dict[str, Any]:
+    """`draft`'s one transaction: pin the document, check the rule and the chain, accept the propose job."""
+    issues = _check_rule(session, services, who, d.issue_ids)
+    document = {
+        "schema": DOCUMENT_SCHEMA, "category": d.category, "author": author,
+        "title": {"ja": d.title_ja, "en": d.title_en}, "body": {"ja": d.body_ja, "en": d.body_en},
+        "issues": [{"id": i.id, "title": i.title, "source": i.source, "external_id": i.external_id}
+                   for i in issues],
+        "actions": [{"target": t, "value": str(v), "calldata": c} for t, v, c in zip(targets, values, calldatas)],
+    }
+    cid, content_hash = documents.pin_json(services, session, kind="proposal", document=document, pinned_by=author)
+    description = proposal_description.compose(title_ja=d.title_ja, title_en=d.title_en, cid=cid,
+                                               content_hash=content_hash)
+    drafted = {"document_cid": cid, "document_uri": f"ipfs://{cid}", "document_hash": content_hash}
+    gov = services.contract("CityGovernor")
+    raw_calldatas = [bytes.fromhex(c[2:]) for c in calldatas]
+    proposal_id = chain_checks.call(services, gov.functions.hashProposal(
+        targets, values, raw_calldatas, keccak(text=description)))
+    submitted = session.scalar(select(ProposalDocument).where(ProposalDocument.proposal_id == proposal_id))
+    if submitted is not None:  # the same draft again: refused, unless a reorg took its proposal off the chain
+        if not _reopen_if_gone(services, session, gov, submitted):
             raise Conflict(f"this proposal was already submitted as {proposal_id}")
-        chain_checks.would_succeed(services, gov.functions.proposeWithCategory(
-            targets, values, raw_calldatas, description, CATEGORIES[d.category]), services.keys.relayer.address)
-        job, _ = relay.accept(
-            session, kind="propose", dedupe_key=f"propose:{services.chain_id}:{proposal_id}", requested_by=author,
-            signer="relayer", sender=services.keys.relayer.address,
-            payload={"proposal_id": str(proposal_id), "description": description, "category": CATEGORIES[d.category],
-                     "actions": {"targets": targets, "values": [str(v) for v in values], "calldatas": calldatas}})
-        doc = ProposalDocument(chain_id=services.chain_id, proposal_id=proposal_id, author_address=author,
-                               category=CATEGORIES[d.category], title_ja=d.title_ja, title_en=d.title_en,
-                               document_cid=cid, document_hash=content_hash, description=description,
-                               actions=document["actions"], relay_job_id=job.id)
-        session.add(doc)
-        session.flush()
-        for issue in issues:
-            session.add(ProposalIssue(proposal_document_id=doc.id, issue_id=issue.id))
-        job_view = relay.JobView.of(job)
-    services.dispatch(job_view.id)
-    return {"proposal_id": str(proposal_id), "document_cid": cid, "document_uri": f"ipfs://{cid}",
-            "document_hash": content_hash, "job": job_view}
+        return {"proposal_id": str(proposal_id), **drafted,
+                "job": relay.JobView.of(session.get(RelayJob, submitted.relay_job_id, populate_existing=True))}
+    chain_checks.would_succeed(services, gov.functions.proposeWithCategory(
+        targets, values, raw_calldatas, description, CATEGORIES[d.category]), services.keys.relayer.address)
+    job, _ = relay.accept(
+        session, kind="propose", dedupe_key=f"propose:{services.chain_id}:{proposal_id}", requested_by=author,
+        signer="relayer", sender=services.keys.relayer.address,
+        payload={"proposal_id": str(proposal_id), "description": description, "category": CATEGORIES[d.category],
+                 "actions": {"targets": targets, "values": [str(v) for v in values], "calldatas": calldatas}})
+    doc = ProposalDocument(chain_id=services.chain_id, proposal_id=proposal_id, author_address=author,
+                           category=CATEGORIES[d.category], title_ja=d.title_ja, title_en=d.title_en,
+                           document_cid=cid, document_hash=content_hash, description=description,
+                           actions=document["actions"], relay_job_id=job.id)
+    session.add(doc)
+    session.flush()
+    for issue in issues:
+        session.add(ProposalIssue(proposal_document_id=doc.id, issue_id=issue.id))
+    return {"proposal_id": str(proposal_id), **drafted, "job": relay.JobView.of(job)}
+
+
+def _reopen_if_gone(services: Services, session, gov, submitted: ProposalDocument) -> bool:
+    """A draft submitted before, whose propose job is confirmed, but whose proposal the governor does not know (a
+    reorg deeper than `confirmations` took it): put the job back to relaying. False when the proposal stands (or its
+    job is still on its way, or failed)."""
+    job = session.get(RelayJob, submitted.relay_job_id)
+    if job is None or job.status != "confirmed":
+        return False
+    if chain_checks.call(services, gov.functions.proposalSnapshot(submitted.proposal_id)) != 0:
+        return False
+    return relay.reopen(session, job.id)
 
 
 # ---------------------------------------------------------------------- carrying out
@@ -179,6 +201,9 @@ def advance(services: Services, who: Principal, proposal_id: int, step: str) -> 
             requested_by=city, signer="relayer", sender=services.keys.relayer.address,
             payload={"proposal_id": str(proposal_id), "targets": p.targets, "values": p.values,
                      "calldatas": p.calldatas, "description_hash": "0x" + keccak(text=p.description).hex()})
+        if job.status == "confirmed" and relay.reopen(session, job.id):
+            # Confirmed, yet the governor says the step is still to do: a reorg deeper than `confirmations` took it.
+            job = session.get(RelayJob, job.id, populate_existing=True)
         view = relay.JobView.of(job)
     services.dispatch(view.id)
     return view
@@ -210,38 +235,55 @@ def cached_contract(services: Services, name: str):
     return cached[1]
 
 
-#: Answers of the chain about the past, which can never change: the governor's quorum at a snapshot and the
-#: card supply at a block, both only asked for blocks below the head. Keyed by chain and contract address.
+#: Answers of the chain about a final past block (the governor's quorum at a snapshot, the card supply at a block),
+#: which can never change, keyed by chain, contract address, function and block. Only blocks at least
+#: `confirmations` below the head go in: a reorg within that depth may change the answer (a card revoked before
+#: the snapshot in the new branch), and a cached answer would then show a state the governor does not have.
 _PAST: dict[tuple[int, str, str, int], int] = {}
 _PAST_LIMIT = 100_000
 
 
-def _past_key(services: Services, contract: str, fn_name: str, block: int) -> tuple[int, str, str, int]:
-    return (services.chain_id, services.deployment.contracts[contract].address, fn_name, block)
+class PastReads:
+    """One request's reads of the chain at past blocks: final ones from (and into) `_PAST`, the others read for
+    this request only. `prefetch` reads what is missing in one batch (a page of the proposal list may need twenty
+    quorums: one round trip instead of twenty)."""
 
+    def __init__(self, services: Services, head: int | None) -> None:
+        self.services = services
+        self.final_to = -1 if head is None else head - max(1, services.settings.confirmations)
+        self.recent: dict[tuple[int, str, str, int], int] = {}
 
-def _past(services: Services, contract: str, fn_name: str, block: int) -> int:
-    key = _past_key(services, contract, fn_name, block)
-    if key not in _PAST:
-        _prefetch_past(services, [(contract, fn_name, block)])
-    if key not in _PAST:  # refused: ask again to raise the refusal
-        return chain_checks.call_many(services, [getattr(cached_contract(services, contract).functions, fn_name)(block)])[0]
-    return _PAST[key]
+    def _key(self, contract: str, fn_name: str, block: int) -> tuple[int, str, str, int]:
+        return (self.services.chain_id, self.services.deployment.contracts[contract].address, fn_name, block)
 
+    def _known(self, key: tuple[int, str, str, int]) -> int | None:
+        value = _PAST.get(key)
+        return value if value is not None else self.recent.get(key)
 
-def _prefetch_past(services: Services, wanted: list[tuple[str, str, int]]) -> None:
-    """Fill `_PAST` for every (contract, function, block) not in it yet, in one batch of reads (a page of the
-    proposal list may need twenty quorums; one round trip instead of twenty). Refusals are left out."""
-    missing = list(dict.fromkeys(w for w in wanted if _past_key(services, *w) not in _PAST))
-    if not missing:
-        return
-    answers = chain_checks.call_many(services, [getattr(cached_contract(services, c).functions, f)(b)
-                                                for c, f, b in missing], refusals="return")
-    if len(_PAST) + len(missing) > _PAST_LIMIT:
-        _PAST.clear()
-    for (contract, fn_name, block), value in zip(missing, answers):
-        if not isinstance(value, RefusedByChain):
-            _PAST[_past_key(services, contract, fn_name, block)] = value
+    def prefetch(self, wanted: list[tuple[str, str, int]]) -> None:
+        """Read every (contract, function, block) not known yet. Refusals are left out (`get` raises them)."""
+        missing = list(dict.fromkeys(w for w in wanted if self._known(self._key(*w)) is None))
+        if not missing:
+            return
+        answers = chain_checks.call_many(self.services, [getattr(cached_contract(self.services, c).functions, f)(b)
+                                                         for c, f, b in missing], refusals="return")
+        if len(_PAST) + len(missing) > _PAST_LIMIT:
+            _PAST.clear()
+        for (contract, fn_name, block), value in zip(missing, answers):
+            if isinstance(value, RefusedByChain):
+                continue
+            key = self._key(contract, fn_name, block)
+            (_PAST if block <= self.final_to else self.recent)[key] = value
+
+    def get(self, contract: str, fn_name: str, block: int) -> int:
+        key = self._key(contract, fn_name, block)
+        if self._known(key) is None:
+            self.prefetch([(contract, fn_name, block)])
+        value = self._known(key)
+        if value is None:  # refused: ask again to raise the refusal
+            fn = getattr(cached_contract(self.services, contract).functions, fn_name)(block)
+            return chain_checks.call_many(self.services, [fn])[0]
+        return value
 
 
 def _head(services: Services) -> int | None:
@@ -258,7 +300,8 @@ def _indexed_to(session, chain_id: int) -> int:
     return cursor.block_number if cursor is not None else -1
 
 
-def _state(services: Services, p: Proposal, tallies: dict[str, Any], head: int | None, indexed_to: int) -> str:
+def _state(services: Services, p: Proposal, tallies: dict[str, Any], head: int | None, indexed_to: int,
+           past: PastReads) -> str:
     """The governor's state, derived from what the index knows and the head instead of an RPC per proposal.
 
     OpenZeppelin's `Governor.state` with the block number as clock: Pending while the snapshot is not below the
@@ -267,22 +310,24 @@ def _state(services: Services, p: Proposal, tallies: dict[str, Any], head: int |
     than against; town planning also more for than against among residents), else Succeeded. Canceled and
     executed are final once indexed. The governor stays the source of truth where the index cannot know: a queued
     proposal (the timelock may have executed or cancelled it since), a vote that ended above what the indexer has
-    seen (the tallies may be incomplete), and whenever the chain does not answer (then what the indexer recorded).
+    seen (the tallies may be incomplete), a proposal made or ended within the last `confirmations` blocks (a reorg
+    may still change it, and the indexer may not have seen the reorg yet), and whenever the chain does not answer
+    (then what the indexer recorded).
     """
     if p.lifecycle == "canceled":
         return "Canceled"
     if p.lifecycle == "executed":
         return "Executed"
-    if p.lifecycle != "created" or head is None:
-        return _live_state(services, p.proposal_id, p.lifecycle)
+    if p.lifecycle != "created" or head is None or p.block_number > past.final_to:
+        return _live_state(services, p.proposal_id, p.lifecycle)  # (a proposal not final yet: the chain decides)
     if p.vote_start >= head:
         return "Pending"
     if p.vote_end >= head:
         return "Active"
-    if p.vote_end > indexed_to:
+    if p.vote_end > indexed_to or p.vote_end > past.final_to:
         return _live_state(services, p.proposal_id, p.lifecycle)
     try:
-        quorum = _past(services, "CityGovernor", "quorum", p.vote_start)
+        quorum = past.get("CityGovernor", "quorum", p.vote_start)
     except (Unavailable, RefusedByChain):
         return _live_state(services, p.proposal_id, p.lifecycle)
     overall, residents = tallies["overall"], tallies["by_segment"][SEGMENTS[1]]
@@ -353,14 +398,15 @@ def list_proposals(services: Services, *, category: str | None, page: int, per_p
         tallies = _tallies_of(session, chain_id, [p.proposal_id for p in rows])
         head = _head(services) if rows else None
         indexed_to = _indexed_to(session, chain_id) if rows else -1
+        past = PastReads(services, head)
         if head is not None:  # the quorums `_state` will need, in one round trip
             with contextlib.suppress(Unavailable):
-                _prefetch_past(services, [("CityGovernor", "quorum", p.vote_start) for p in rows
-                                          if p.lifecycle == "created" and p.vote_end < head and p.vote_end <= indexed_to])
+                past.prefetch([("CityGovernor", "quorum", p.vote_start) for p in rows
+                               if p.lifecycle == "created" and p.vote_end < head and p.vote_end <= indexed_to])
         items = []
         for p in rows:
             item = summary(session, services, p, docs.get(p.proposal_id))
-            item["state"] = _state(services, p, tallies[p.proposal_id], head, indexed_to)
+            item["state"] = _state(services, p, tallies[p.proposal_id], head, indexed_to, past)
             item["tallies"] = tallies[p.proposal_id]["overall"]
             items.append(item)
     return {"items": items, "total": total, "page": page, "per_page": per_page}
@@ -390,12 +436,13 @@ def detail(services: Services, proposal_id: int) -> dict[str, Any]:
         related_events = row.related_events or 0
         item = summary(session, services, p, doc)
         head = _head(services)
+        past = PastReads(services, head)
         if head is not None and head > p.vote_start:  # the quorum and the turnout's card supply: one round trip
             with contextlib.suppress(Unavailable):
-                _prefetch_past(services, [("CityGovernor", "quorum", p.vote_start),
-                                          ("MembershipCard", "getPastTotalSupply", p.vote_start)])
+                past.prefetch([("CityGovernor", "quorum", p.vote_start),
+                               ("MembershipCard", "getPastTotalSupply", p.vote_start)])
         item["tallies"] = _tallies(session, chain_id, proposal_id)
-        item["state"] = _state(services, p, item["tallies"], head, indexed_to)
+        item["state"] = _state(services, p, item["tallies"], head, indexed_to, past)
         item["actions"] = {"targets": p.targets, "values": p.values, "calldatas": p.calldatas}
         item["decoded_actions"] = describe_actions(services, p.targets, p.values, p.calldatas)
         item["tallies"] = item.pop("tallies")  # the key order of the response, as before
@@ -418,7 +465,7 @@ def detail(services: Services, proposal_id: int) -> dict[str, Any]:
         item["attendance_overlap"] = {"related_events": related_events,
                                       "voters_who_attended": None if suppressed else attended, "suppressed": suppressed}
         item["outcomes"] = outcome_history(session, chain_id, proposal_id)
-    item["turnout"] = _turnout(services, p, voter_count, head)
+    item["turnout"] = _turnout(p, voter_count, head, past)
     item["document"] = documents.read_json(services, doc.document_cid) if doc else None
     item["document_verification"] = check_document(services, p)
     return item
@@ -528,11 +575,11 @@ def _argument(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
-def _turnout(services: Services, p: Proposal, voters: int, head: int | None) -> dict[str, Any]:
-    """Voters over members at the snapshot (the card's total supply then, cached: it cannot change), when the chain
+def _turnout(p: Proposal, voters: int, head: int | None, past: PastReads) -> dict[str, Any]:
+    """Voters over members at the snapshot (the card's total supply then; cached once final), when the chain
     answers."""
     try:
-        eligible = _past(services, "MembershipCard", "getPastTotalSupply", p.vote_start) \
+        eligible = past.get("MembershipCard", "getPastTotalSupply", p.vote_start) \
             if head is not None and head > p.vote_start else None
     except (Unavailable, RefusedByChain):
         eligible = None

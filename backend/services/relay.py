@@ -22,6 +22,7 @@ Guarantees, and how:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -53,6 +54,11 @@ from backend.services.errors import NotFound
 LEASE = dt.timedelta(seconds=20)
 RENEW_EVERY_S = 5.0
 RECEIPT_WAIT_S = 20
+#: How often an `included` job is looked at again while it waits for its confirmations (about a block time).
+CONFIRMATION_POLL_S = 2.0
+#: Statuses of a job not final yet (the worker still works on it) and final ones.
+OPEN_STATUSES = ("pending", "submitted", "included")
+FINAL_STATUSES = ("confirmed", "failed")
 #: Issuer keys of organisations get topped up by the relayer when they run low.
 ORGANISATION_MIN_BALANCE = 5 * 10**16
 ORGANISATION_TOP_UP = 5 * 10**17
@@ -79,11 +85,12 @@ class JobView:
     result: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
+    block_hash: str | None = None
 
     @classmethod
     def of(cls, job: RelayJob) -> JobView:
         return cls(job.id, job.kind, job.status, job.tx_hash, job.block_number, job.error, job.result or {},
-                   _utc(job.created_at), _utc(job.updated_at))
+                   _utc(job.created_at), _utc(job.updated_at), job.block_hash)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -157,11 +164,35 @@ def retired_key(dedupe_key: str, job_id: str) -> str:
 
 
 def job_view(services: Services, job_id: str, *, kinds: tuple[str, ...] | None = None) -> JobView:
+    """A job as the chain has it now. An `included` job is looked up on the chain first: if its block left the
+    chain (a reorg the worker has not acted on yet), it is shown as `submitted` (in flight), never in a block that
+    does not exist, and the worker is nudged."""
     with services.session() as session:
         job = session.get(RelayJob, job_id)
         if job is None or (kinds is not None and job.kind not in kinds):
             raise NotFound(f"no {'/'.join(kinds) if kinds else 'relay'} job {job_id!r}")
-        return JobView.of(job)
+        view = JobView.of(job)
+    if view.status == "included" and not _still_in_block(services, view):
+        services.dispatch(view.id)
+        return dataclasses.replace(view, status="submitted", block_number=None, block_hash=None, result={})
+    return view
+
+
+def _still_in_block(services: Services, view: JobView) -> bool:
+    try:
+        receipt = _receipt(services.chain.w3, view.tx_hash)
+    except Exception:  # noqa: BLE001 - the chain does not answer: show what is recorded
+        return True
+    return receipt is not None and "0x" + bytes(receipt["blockHash"]).hex() == view.block_hash
+
+
+def reopen(session: Session, job_id: str) -> bool:
+    """Put a confirmed job whose effect is no longer on the chain (a reorg deeper than the confirmation depth took
+    its block) back to relaying: its stored transaction is re-sent, or signed again if the sender's nonce moved on.
+    The caller has checked the chain, commits, then dispatches. False when the job was not confirmed (any more)."""
+    return session.execute(
+        update(RelayJob).where(RelayJob.id == job_id, RelayJob.status == "confirmed")
+        .values(status="submitted", block_number=None, block_hash=None, error=None)).rowcount == 1
 
 
 # ---------------------------------------------------------------------- calls per kind
@@ -235,20 +266,21 @@ class Relayer:
         self.log = log
 
     def process(self, job_id: str) -> str:
-        """Advance a job as far as it goes now. Returns its status; raises RetryLater when it must wait."""
+        """Advance a job as far as it goes now. Returns its status; raises RetryLater when it must wait (an
+        `included` job waits for its confirmations, and is looked at again each time)."""
         if not self._lease(job_id):
             with self.services.session() as session:
                 job = session.get(RelayJob, job_id)
                 if job is None:
                     return "missing"
-                if job.status in ("confirmed", "failed"):
+                if job.status in FINAL_STATUSES:
                     return job.status
             raise RetryLater(f"job {job_id} is held by another worker", countdown=5)
         try:
             status = self._status(job_id)
             if status == "pending":
                 status = self._submit(job_id)
-            if status == "submitted":
+            if status in ("submitted", "included"):
                 status = self._confirm(job_id)
             return status
         finally:
@@ -261,7 +293,7 @@ class Relayer:
         with self.services.transaction() as session:
             result = session.execute(
                 update(RelayJob)
-                .where(RelayJob.id == job_id, RelayJob.status.in_(("pending", "submitted")),
+                .where(RelayJob.id == job_id, RelayJob.status.in_(OPEN_STATUSES),
                        or_(RelayJob.leased_until.is_(None), RelayJob.leased_until < now))
                 .values(leased_until=now + LEASE, attempts=RelayJob.attempts + 1)
             )
@@ -380,30 +412,45 @@ class Relayer:
         self._broadcast(raw)
         chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_WAIT_S)
 
-    def _broadcast(self, raw: str) -> None:
+    def _broadcast(self, raw: str) -> bool:
+        """Send a signed transaction. False when the node says its nonce is used already (by it, or by another
+        transaction: the confirm step looks at the receipt to tell which)."""
         try:
             self._chain().w3.eth.send_raw_transaction(raw)
         except Exception as exc:  # noqa: BLE001
             message = str(exc).lower()
-            if "already known" in message or "nonce too low" in message or "already imported" in message:
-                return  # the confirm step looks at the receipt
+            if "nonce too low" in message:
+                return False
+            if "already known" in message or "already imported" in message:
+                return True  # the confirm step looks at the receipt
             raise RetryLater(f"broadcast failed: {exc}", countdown=3) from None
+        return True
 
     # -- confirm
 
     def _confirm(self, job_id: str) -> str:
+        """Follow a signed transaction until it is final: mined (`included`), then `confirmations` blocks deep
+        (`confirmed`). A transaction that left the chain (a reorg dropped or replaced its block) is relayed again:
+        the stored transaction re-sent while the sender's nonce is still free, or the job signed again when the
+        nonce was taken meanwhile. A receipt found in another block than before (the transaction moved) updates
+        the job."""
         services = self.services
         with services.session() as session:
             job = session.get(RelayJob, job_id)
             raw, tx_hash, sender, tx_nonce = job.raw_tx, job.tx_hash, job.sender, job.tx_nonce
+            was_included = job.status == "included"
         chain = self._chain()
         try:
             receipt = _receipt(chain.w3, tx_hash)
+            if receipt is None and was_included:
+                self._back_to_relaying(job_id, "its block left the chain (a reorg)")
             if receipt is None:
-                self._broadcast(raw)
+                nonce_free = self._broadcast(raw)
                 self._fill_nonce_gap(sender, tx_nonce)
                 try:
-                    receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_WAIT_S, poll_latency=0.2)
+                    # A used nonce: mined already (the receipt is there) or taken by another transaction (never).
+                    wait = RECEIPT_WAIT_S if nonce_free else 2
+                    receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=wait, poll_latency=0.2)
                 except Exception:  # noqa: BLE001 - not mined yet, or the chain went away
                     receipt = None
             if receipt is None:
@@ -412,23 +459,40 @@ class Relayer:
                     with services.transaction() as session:
                         job = session.get(RelayJob, job_id)
                         job.status, job.tx_hash, job.raw_tx, job.tx_nonce = "pending", None, None, None
+                        job.block_number = job.block_hash = None
                     raise RetryLater("nonce taken by another transaction; re-signing", countdown=0.5)
                 raise RetryLater(f"{tx_hash} not mined yet", countdown=3)
+            head = chain.w3.eth.block_number
         except RetryLater:
             raise
         except Exception as exc:  # noqa: BLE001
             raise RetryLater(f"chain unavailable: {exc}", countdown=3) from None
 
-        if receipt["status"] == 1:
-            result = _result_of(services, job, receipt)
-            with services.transaction() as session:
-                job = session.get(RelayJob, job_id)
-                job.status, job.block_number, job.result, job.error = "confirmed", receipt["blockNumber"], result, None
-            self.log(f"job {job_id} confirmed in block {receipt['blockNumber']}")
-            return "confirmed"
-        tx = chain.w3.eth.get_transaction(tx_hash)
-        reason = chain.why_failed(dict(tx), receipt)
-        return self._fail(job_id, f"reverted on chain: {reason}", block_number=receipt["blockNumber"])
+        if receipt["status"] != 1:
+            tx = chain.w3.eth.get_transaction(tx_hash)
+            reason = chain.why_failed(dict(tx), receipt)
+            return self._fail(job_id, f"reverted on chain: {reason}", block_number=receipt["blockNumber"])
+        block_number, block_hash = receipt["blockNumber"], "0x" + bytes(receipt["blockHash"]).hex()
+        depth = head - block_number
+        final = depth >= services.settings.confirmations
+        result = _result_of(services, job, receipt)
+        with services.transaction() as session:
+            job = session.get(RelayJob, job_id)
+            job.status = "confirmed" if final else "included"
+            job.block_number, job.block_hash, job.result, job.error = block_number, block_hash, result, None
+        if not final:
+            self.log(f"job {job_id} included in block {block_number} ({depth} of "
+                     f"{services.settings.confirmations} confirmations)")
+            raise RetryLater(f"{tx_hash} is {depth} blocks deep; waiting for {services.settings.confirmations}",
+                             countdown=CONFIRMATION_POLL_S)
+        self.log(f"job {job_id} confirmed in block {block_number}")
+        return "confirmed"
+
+    def _back_to_relaying(self, job_id: str, why: str) -> None:
+        with self.services.transaction() as session:
+            job = session.get(RelayJob, job_id)
+            job.status, job.block_number, job.block_hash = "submitted", None, None
+        self.log(f"job {job_id}: {why}; relaying it again")
 
     def _fill_nonce_gap(self, sender: str, tx_nonce: int) -> None:
         """Broadcast again the stored transactions of `sender` below `tx_nonce` that the chain no longer knows.
@@ -533,7 +597,7 @@ def stale_jobs(services: Services, *, older_than: dt.timedelta = dt.timedelta(se
     with services.session() as session:
         return list(session.scalars(
             select(RelayJob.id).where(
-                RelayJob.status.in_(("pending", "submitted")),
+                RelayJob.status.in_(OPEN_STATUSES),
                 or_(RelayJob.leased_until.is_(None), RelayJob.leased_until < now),
                 or_(RelayJob.updated_at < now - older_than, and_(RelayJob.attempts == 0, RelayJob.created_at < now - older_than)),
             ).order_by(RelayJob.created_at).limit(limit)
