@@ -7,12 +7,13 @@ text, because SQLite integers stop at 2^63; addresses are checksummed text; hash
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Iterator
 
-from sqlalchemy import MetaData, String, create_engine, event
+from sqlalchemy import DateTime, MetaData, String, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -42,6 +43,29 @@ class Uint256(TypeDecorator):
 
     def process_result_value(self, value, dialect):
         return None if value is None else int(value)
+
+
+class UtcDateTime(TypeDecorator):
+    """A moment, stored in UTC and read back aware of it on every database: SQLite hands back its timestamps
+    without a zone, which compared with an aware time raises, and in JSON is not an RFC 3339 `date-time`."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+#: A checksummed 0x address, and a 0x-prefixed 32-byte hash in lower-case hex.
+Address = String(42)
+Hash = String(66)
 
 
 def dialect_insert(bind: Session | Connection):

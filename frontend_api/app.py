@@ -1,4 +1,5 @@
-"""The FastAPI application: `create_app(settings)`. Routes live in frontend_api/routes/<resource>.py, errors are
+"""The FastAPI application: `create_app(settings)`. Routes live in frontend_api/routes/<resource>.py, pages for
+people in frontend_api/pages/<site>/ (the results pages), errors are
 RFC 9457 problem documents (frontend_api/problems.py), request bodies are size-limited (frontend_api/limits.py),
 writes are rate-limited per client and per address (frontend_api/ratelimit.py), anonymous public reads are
 cached while the database does not change (frontend_api/cache.py), security headers and the same-origin rule for
@@ -15,6 +16,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+import frontend_api.pages
+import frontend_api.routes
 from backend.config import Settings
 from backend.db import data_version
 from backend.services import auth
@@ -24,7 +27,6 @@ from frontend_api.cache import ReadCache
 from frontend_api.limits import BodyLimit
 from frontend_api.ratelimit import RateLimit, check_settings
 from frontend_api.security import SameOriginWrites, SecurityHeaders
-import frontend_api.routes
 
 API_VERSION = "1.0.0"
 
@@ -89,11 +91,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
 
 def _routers():
-    """Every module in frontend_api/routes/ with a `router`, in name order: adding a resource is adding a file."""
+    """Every module in frontend_api/routes/ with a `router` (the JSON API, one module per first path segment), then
+    every site in frontend_api/pages/ (its `routes.py`), in name order: adding a resource is adding a file."""
     for info in sorted(pkgutil.iter_modules(frontend_api.routes.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"frontend_api.routes.{info.name}")
         if hasattr(module, "router"):
             yield module.router
+    for info in sorted(pkgutil.iter_modules(frontend_api.pages.__path__), key=lambda i: i.name):
+        if info.ispkg:
+            yield importlib.import_module(f"frontend_api.pages.{info.name}.routes").router
 
 
 def _celery_dispatch(settings: Settings) -> Dispatch:

@@ -3,6 +3,8 @@ cookie, roles from the indexed chain)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import Depends, Request
 
 from backend.services import auth
@@ -32,3 +34,8 @@ def principal(request: Request, svc: Services = Depends(services)) -> Principal:
         return ANYONE
     with svc.session() as session:
         return principal_of(session, svc.chain_id, address)
+
+
+#: Typed dependencies for routes: `def get(svc: ServicesDep, who: PrincipalDep)`.
+ServicesDep = Annotated[Services, Depends(services)]
+PrincipalDep = Annotated[Principal, Depends(principal)]

@@ -14,6 +14,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.errors import KanazawaDaoError
+from backend.services import errors
 from backend.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -103,12 +104,25 @@ def document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+#: The HTTP status of each kind of domain error (backend/services/errors.py): the one place that knows. A subclass
+#: (a service's own refusal, e.g. `SignInRefused`) answers with its nearest listed ancestor's status.
+STATUS_OF: dict[type[ServiceError], int] = {
+    errors.BadRequest: 400, errors.InvalidInput: 422, errors.InvalidSignature: 422, errors.NotAuthenticated: 401,
+    errors.Forbidden: 403, errors.NotFound: 404, errors.Conflict: 409, errors.Replayed: 409,
+    errors.RefusedByChain: 409, errors.Unavailable: 503, ServiceError: 400,
+}
+
+
+def status_of(exc: ServiceError) -> int:
+    return next(STATUS_OF[cls] for cls in type(exc).__mro__ if cls in STATUS_OF)
+
+
 def install(app: FastAPI) -> None:
     document_problems(app)
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError):
-        return problem(exc.status, exc.slug, exc.title, exc.detail, request, **exc.extra)
+        return problem(status_of(exc), exc.slug, exc.title, exc.detail, request, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):

@@ -51,7 +51,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frontend_api.deps import session_token
-from frontend_api.problems import LIMITED_READS, problem  # reads that store a row each (GET /auth/nonce)
+from frontend_api.problems import (  # reads that store a row each (GET /auth/nonce)
+    LIMITED_READS,
+    problem,
+)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Bodies larger than this are not parsed for an address (a signed ballot, claim, check-in or sign-in is a few KiB).

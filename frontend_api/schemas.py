@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, Field
 
+from backend.domain.vocabulary import BadgeKind, Category, OutcomeStatus, Segment
 from backend.services.relay import JobView
 
 T = TypeVar("T")
@@ -28,6 +29,12 @@ Hex = Field(pattern=r"^0x[0-9a-fA-F]*$", max_length=4000)
 #: uint256 values (proposal ids, nonces, wei) travel as decimal strings: they exceed JSON's safe integers.
 Uint256Str = Annotated[str, Field(pattern=UINT256_PATTERN, description="a uint256 as a decimal string"),
                        AfterValidator(_below_2_256)]
+#: The domain's words on the wire (backend/domain/vocabulary.py), as enums in the OpenAPI description.
+CategoryWord = Literal[Category.words()]  # type: ignore[valid-type]
+OutcomeStatusWord = Literal[OutcomeStatus.words()]  # type: ignore[valid-type]
+BadgeKindWord = Literal[BadgeKind.words()]  # type: ignore[valid-type]
+SegmentNumber = Annotated[int, Field(ge=min(Segment), le=max(Segment),
+                                     description=", ".join(f"{s.value} {s.word}" for s in Segment))]
 #: A proposal id in a path or a query string.
 ProposalIdPath = Annotated[str, Path(pattern=UINT256_PATTERN, description="the proposal id (uint256, decimal)"),
                            AfterValidator(_below_2_256)]

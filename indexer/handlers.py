@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from backend.domain import proposal_description
+from backend.domain.json_values import jsonable
 from backend.errors import KanazawaDaoError
 from backend.models import chain as m
 
@@ -187,13 +188,7 @@ def outcome_published(batch: Batch, log: Log) -> None:
 
 
 def keep_whole(batch: Batch, log: Log) -> None:
-    batch.add(m.ContractEvent, log, contract=log.contract, event=log.event, args=_jsonable(log.args))
-
-
-def _jsonable(args: dict[str, Any]) -> dict[str, Any]:
-    # Integers beyond 2^53 do not survive JSON readers: keep them as decimal strings.
-    return {k: (str(v) if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**53 else v)
-            for k, v in args.items()}
+    batch.add(m.ContractEvent, log, contract=log.contract, event=log.event, args=jsonable(log.args))
 
 
 #: The declarative map: (contract, event) -> handler. Anything else goes to `keep_whole`.

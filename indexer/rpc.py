@@ -1,17 +1,23 @@
-"""JSON-RPC for the indexer: batched requests over one keep-alive connection, retries with capped exponential
-backoff and jitter for transient faults (timeouts, refused connections, 5xx, node restarts), and `eth_getLogs`
-ranges that shrink when the provider refuses a range and grow back after successes.
+"""JSON-RPC for the indexer, over the project's one transport (backend/chain/jsonrpc.py): batched requests on one
+keep-alive connection, transport faults (timeouts, refused connections, 5xx, node restarts) retried with capped
+exponential backoff and jitter (`INDEXER_RETRY`), JSON-RPC errors retried as transient too (providers report
+overload that way), and `eth_getLogs` ranges that shrink when the provider refuses a range and grow back after
+successes.
 """
 
 from __future__ import annotations
 
-import random
+import dataclasses
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
-import requests
-
+from backend.chain.jsonrpc import (
+    JsonRpc,
+    JsonRpcTimeout,
+    JsonRpcUnavailable,
+    RetryPolicy,
+    RpcStats,
+)
 from backend.errors import KanazawaDaoError
 
 
@@ -29,49 +35,38 @@ class RangeTooLarge(RpcError):
 
 _RANGE_HINTS = ("too many", "limit", "range", "exceed", "10000", "timeout", "timed out", "response size")
 
-
-@dataclass
-class RpcStats:
-    calls: int = 0  # HTTP requests sent (a batch counts once)
-    retries: int = 0
+__all__ = ["LogFetcher", "RangeTooLarge", "RpcClient", "RpcError", "RpcStats", "RpcUnavailable"]
 
 
 class RpcClient:
     def __init__(self, url: str, *, timeout: float = 30, max_retries: int = 8, max_backoff: float = 10.0,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.url = url
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_backoff = max_backoff
-        self.stats = RpcStats()
-        self._sleep = sleep
-        self._http = requests.Session()
-        self._id = 0
+        self.policy = RetryPolicy(retries=max_retries, max_delay=max_backoff, sleep=sleep)
+        self.transport = JsonRpc(url, timeout=timeout, retry=self.policy)
+        self.stats = self.transport.stats
+
+    @property
+    def max_retries(self) -> int:
+        return self.policy.retries
+
+    @max_retries.setter
+    def max_retries(self, retries: int) -> None:
+        self.policy = self.transport.retry = dataclasses.replace(self.policy, retries=retries)
 
     # ------------------------------------------------------------------ transport
 
-    def _backoff(self, attempt: int, why: str) -> None:
-        if attempt > self.max_retries:
-            raise RpcUnavailable(f"the node at {self.url} failed {self.max_retries} retries ({why})")
-        self.stats.retries += 1
-        self._sleep(min(self.max_backoff, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2))
-
     def _post(self, payload: Any) -> Any:
-        """POST once per attempt; transport faults (refused, reset, timeout, 5xx, 429, garbage) are retried."""
-        attempt = 0
-        while True:
-            self.stats.calls += 1
-            try:
-                reply = self._http.post(self.url, json=payload, timeout=self.timeout)
-                if reply.status_code >= 500 or reply.status_code == 429:
-                    raise requests.HTTPError(f"HTTP {reply.status_code}")
-                reply.raise_for_status()
-                return reply.json()
-            except (requests.ConnectionError, requests.Timeout, requests.HTTPError, ValueError) as exc:
-                if isinstance(exc, requests.Timeout) and _is_logs_request(payload):
-                    raise RangeTooLarge(f"eth_getLogs timed out after {self.timeout} s") from None
-                attempt += 1
-                self._backoff(attempt, str(exc))
+        """POST with the transport's retries; an eth_getLogs that times out is a range too large, at once."""
+        logs = isinstance(payload, dict) and payload.get("method") == "eth_getLogs"
+        try:
+            return self.transport.post(payload, retry_timeouts=not logs)
+        except JsonRpcTimeout:
+            if logs:
+                raise RangeTooLarge(f"eth_getLogs timed out after {self.transport.timeout} s") from None
+            raise RpcUnavailable(f"the node failed {self.max_retries} retries (timeouts)") from None
+        except JsonRpcUnavailable as exc:
+            raise RpcUnavailable(f"the node failed {self.max_retries} retries ({exc})") from None
 
     def call(self, method: str, params: list[Any] | None = None) -> Any:
         (result,) = self.batch([(method, params or [])], single=True)
@@ -84,33 +79,34 @@ class RpcClient:
         if not calls:
             return []
         attempt = 0
+        first = 0
         while True:
-            first = self._id + 1
-            self._id += len(calls)
+            first += len(calls)
             payload = [{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
             body = self._post(payload[0] if single else payload)
             items = [body] if single else body
+            failure: KanazawaDaoError | None = None
             if not isinstance(items, list) or len(items) != len(calls) or not all(isinstance(i, dict) for i in items):
-                attempt += 1
-                self._backoff(attempt, f"malformed answer to {calls[0][0]}")
-                continue
-            by_id = {item.get("id"): item for item in items}
-            failure = None
-            results = []
-            for i, (method, _params) in enumerate(calls):
-                item = by_id.get(first + i)
-                if item is None or "error" in item:
-                    failure = _error(method, item["error"] if item else "no answer")
-                    break
-                results.append(item.get("result"))
-            if failure is None:
-                return results
+                failure = RpcUnavailable(f"the node failed {self.max_retries} retries (malformed answer to "
+                                         f"{calls[0][0]})")
+            else:
+                by_id = {item.get("id"): item for item in items}
+                results = []
+                for i, (method, _params) in enumerate(calls):
+                    item = by_id.get(first + i)
+                    if item is None or "error" in item:
+                        failure = _error(method, item["error"] if item else "no answer")
+                        break
+                    results.append(item.get("result"))
+                if failure is None:
+                    return results
             if isinstance(failure, RangeTooLarge):
                 raise failure
             attempt += 1
             if attempt > self.max_retries:
                 raise failure
-            self._backoff(attempt, str(failure))
+            self.stats.retries += 1
+            self.policy.pause(attempt)
 
     # ------------------------------------------------------------------ chain reads
 
@@ -164,10 +160,6 @@ class LogFetcher:
             start = end + 1
             self.span = min(self.max_span, self.span + max(1, self.span // 2))
         return logs
-
-
-def _is_logs_request(payload: Any) -> bool:
-    return isinstance(payload, dict) and payload.get("method") == "eth_getLogs"
 
 
 def _error(method: str, error: Any) -> RpcError:

@@ -393,7 +393,7 @@ def _sql(url: str, statement: str, **params: Any) -> Any:
 
 
 def measure(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    from backend.chain.anvil import free_port, start_anvil
+    from backend.toolchain.anvil import free_port, start_anvil
 
     counts = data.ensure_loaded(url, args.reload)
     node = start_anvil(free_port(), state_file=None, log_file=BENCH_DIR / "anvil-bench.log",

@@ -45,14 +45,20 @@ import time
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from backend.chain.accounts import dev_account
-from backend.chain.anvil import free_port, start_anvil
 from backend.chain.client import ChainClient
-from backend.chain.deploy import Deployment, DeploymentParams, deploy_all, write_manifest
+from backend.chain.deploy import (
+    Deployment,
+    DeploymentParams,
+    deploy_all,
+    write_manifest,
+)
+from backend.domain.vocabulary import ChainRole
 from backend.paths import REPO_ROOT
+from backend.toolchain.anvil import free_port, start_anvil
 from scripts.bench_indexer import Miner, _member
 
 BENCH_DIR = REPO_ROOT / "var" / "bench-api"
@@ -61,7 +67,6 @@ META = BENCH_DIR / "chain.json"
 DEPLOYMENTS = BENCH_DIR / "deployments"
 CONTENT = BENCH_DIR / "content"
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/kanazawa_bench"
-ISSUER_ROLE = keccak(text="ISSUER_ROLE")
 CHAIN_MEMBERS = 2_000       # real cards on chain: the ballot signers
 EMPTY_BLOCKS = 2_000        # a past for the synthetic proposals
 MEMBERS = 100_000           # synthetic members (on top of the real ones)
@@ -116,7 +121,7 @@ def build_chain(url: str) -> dict[str, Any]:
         deployment = deploy_all(client, city, DeploymentParams(voting_delay=1, voting_period=100_000, quorum_percent=10))
         write_manifest(deployment, DEPLOYMENTS)
         card = deployment.contract(client.w3, "MembershipCard")
-        client.transact(card.functions.grantRole(ISSUER_ROLE, issuer.address), city)
+        client.transact(card.functions.grantRole(ChainRole.ISSUER_ROLE.id_bytes, issuer.address), city)
         miner = Miner(node.rpc_url, client.chain_id)
         miner.rpc("evm_setAutomine", [False])
         say(f"chain: issuing {CHAIN_MEMBERS:,} cards ...")

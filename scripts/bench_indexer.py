@@ -33,15 +33,15 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from backend.chain.accounts import dev_account
-from backend.chain.anvil import free_port, start_anvil
 from backend.chain.client import ChainClient
 from backend.chain.deploy import Deployment, DeploymentParams, deploy_all
+from backend.domain.vocabulary import ChainRole
 from backend.paths import REPO_ROOT
+from backend.toolchain.anvil import free_port, start_anvil
 
 BENCH_DIR = REPO_ROOT / "var" / "bench"
 STATE = BENCH_DIR / "chain-state.json"
 META = BENCH_DIR / "chain.json"
-ISSUER_ROLE = keccak(text="ISSUER_ROLE")
 BALLOT_TYPEHASH = keccak(text="Ballot(uint256 proposalId,uint8 support,address voter,uint256 nonce)")
 MEMBERS = 2000
 PROPOSALS = 15
@@ -130,7 +130,7 @@ def build_chain() -> dict[str, Any]:
         card = deployment.contract(client.w3, "MembershipCard")
         badges = deployment.contract(client.w3, "CommunityBadges")
         governor = deployment.contract(client.w3, "CityGovernor")
-        client.transact(card.functions.grantRole(ISSUER_ROLE, issuer.address), city)
+        client.transact(card.functions.grantRole(ChainRole.ISSUER_ROLE.id_bytes, issuer.address), city)
 
         miner = Miner(node.rpc_url, client.chain_id)
         miner.rpc("evm_setAutomine", [False])

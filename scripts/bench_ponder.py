@@ -50,9 +50,9 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from backend.chain.anvil import free_port
 from backend.chain.deploy import CONTRACT_NAMES, Deployment
 from backend.paths import CONTRACTS_BUILD_DIR, REPO_ROOT
+from backend.toolchain.anvil import free_port
 
 PONDER_DIR = REPO_ROOT / "benchmarks" / "ponder"
 ABI_DIR = PONDER_DIR / "abis"
@@ -91,10 +91,10 @@ class PonderError(RuntimeError):
 def write_abis(build_dir: Path = CONTRACTS_BUILD_DIR, out_dir: Path = ABI_DIR) -> list[Path]:
     """One TypeScript module per deployed contract, `export const <Name>Abi = [...] as const`, from our compiled
     artifacts (compiled first if stale). Files are rewritten only when their content changes."""
-    from backend.chain.artifacts import load_artifacts
+    from backend.toolchain.compile import build_artifacts
 
     if build_dir == CONTRACTS_BUILD_DIR:
-        load_artifacts()  # compiles when the build is missing or stale
+        build_artifacts()  # compiles when the build is missing or stale
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in CONTRACT_NAMES:
@@ -471,7 +471,15 @@ def build_small_chain(dao) -> list:
     executed with an outcome, one card revoked and one left. Returns the proposals."""
     from eth_account import Account
 
-    from tests.dao import ABSTAIN, AGAINST, FOR, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, TOWN_PLANNING
+    from backend.toolchain.dao import (
+        ABSTAIN,
+        AGAINST,
+        FOR,
+        ORGANISATION,
+        RELATIONSHIP_POPULATION,
+        RESIDENT,
+        TOWN_PLANNING,
+    )
 
     segments = [RESIDENT, RELATIONSHIP_POPULATION, ORGANISATION]
     members = [dao.issue(segments[i % 3]) for i in range(45)]
@@ -544,9 +552,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import uuid
 
-    from backend.chain.anvil import start_anvil
     from backend.chain.client import ChainClient
-    from tests.conftest import deploy_dao
+    from backend.toolchain.anvil import start_anvil
+    from backend.toolchain.dao import deploy_dao
 
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     node = start_anvil(free_port(), log_file=LOG_DIR / "anvil-bench-ponder.log")

@@ -33,17 +33,27 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from backend.chain import eip712, toolchain
+from backend.chain import eip712
 from backend.chain.accounts import dev_account
-from backend.chain.anvil import free_port, start_anvil
 from backend.chain.artifacts import Artifact, load_artifacts
 from backend.chain.client import ChainClient
-from backend.chain.compile import EVM_VERSION, OPTIMIZER_RUNS
-from backend.chain.deploy import DEFAULT_ADMIN_ROLE, ZERO_ADDRESS, DeploymentParams, deploy_all
+from backend.chain.deploy import ZERO_ADDRESS, DeploymentParams, deploy_all
+from backend.domain.vocabulary import ChainRole
 from backend.paths import REPO_ROOT
-from tests.dao import CULTURE, FOR, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, TOWN_PLANNING, Dao
+from backend.toolchain import npm as toolchain
+from backend.toolchain.anvil import free_port, start_anvil
+from backend.toolchain.compile import EVM_VERSION, OPTIMIZER_RUNS, build_artifacts
+from backend.toolchain.dao import (
+    CULTURE,
+    FOR,
+    ORGANISATION,
+    RELATIONSHIP_POPULATION,
+    RESIDENT,
+    TOWN_PLANNING,
+    Dao,
+)
 
-BASELINE_DIR = REPO_ROOT / "tests" / "contracts"
+BASELINE_DIR = REPO_ROOT / "benchmarks" / "baseline"
 BASELINE_BUILD_DIR = BASELINE_DIR / "build"
 REPRODUCE = ".venv/bin/python -m scripts.gas_report"
 
@@ -104,8 +114,8 @@ def _account(label: str, index: int) -> LocalAccount:
 
 
 def load_baseline_artifacts() -> dict[str, Artifact]:
-    """The test-only OpenZeppelin baseline contracts, compiled (when stale) into tests/contracts/build/."""
-    return load_artifacts(BASELINE_DIR, BASELINE_BUILD_DIR)
+    """The OpenZeppelin baseline contracts (benchmarks/baseline/), compiled (when stale) into its build/."""
+    return build_artifacts(BASELINE_DIR, BASELINE_BUILD_DIR)
 
 
 class Baseline:
@@ -126,7 +136,7 @@ class Baseline:
         for role_name in ("PROPOSER_ROLE", "CANCELLER_ROLE"):
             role = getattr(self.timelock.functions, role_name)().call()
             client.transact(self.timelock.functions.grantRole(role, self.governor.address), owner)
-        client.transact(self.timelock.functions.renounceRole(DEFAULT_ADMIN_ROLE, owner.address), owner)
+        client.transact(self.timelock.functions.renounceRole(ChainRole.DEFAULT_ADMIN_ROLE.id_bytes, owner.address), owner)
 
     def mint(self, to: str) -> TxReceipt:
         return self.client.transact(self.token.functions.mint(to), self.owner)

@@ -28,12 +28,12 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from backend import migrate
-from backend.chain import devnet
-from backend.chain.anvil import port_in_use
+from backend.toolchain import devnet
 from backend.chain.deploy import Deployment
 from backend.config import Settings
 from backend.errors import KanazawaDaoError
 from backend.paths import REPO_ROOT
+from backend.toolchain.anvil import port_in_use
 from scripts.supervisor import Child, ProcessGroup
 
 LOCK = "up.lock"

@@ -10,10 +10,9 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from backend.chain.anvil import free_port, start_anvil
 from backend.chain.client import ChainClient
-from backend.chain.deploy import DeploymentParams, deploy_all
-from tests.dao import Dao
+from backend.toolchain.anvil import free_port, start_anvil
+from backend.toolchain.dao import TEST_PARAMS, Dao, deploy_dao  # noqa: F401 - TEST_PARAMS, Dao: used by tests
 
 
 @pytest.fixture(scope="session")
@@ -29,13 +28,6 @@ def client(anvil) -> ChainClient:
     return ChainClient.connect(anvil.rpc_url)
 
 
-TEST_PARAMS = DeploymentParams(voting_delay=1, voting_period=100, quorum_percent=10, timelock_delay=60)
-
-
-def deploy_dao(client: ChainClient) -> Dao:
-    dao = Dao(client, deploy_all(client, Dao.city_account(), TEST_PARAMS))
-    dao.grant_issuer(dao.issuer)
-    return dao
 
 
 @pytest.fixture(scope="session")

@@ -1,150 +1,19 @@
-"""A thin test driver over the deployed contracts: the same calls the relayer and the city make, in domain words."""
+"""The tests' driver of the deployed contracts: backend/toolchain/dao.py (where the gas report and the benchmarks
+import it too), with the domain's numbers by name."""
 
-from __future__ import annotations
-
-import time
-from dataclasses import dataclass, field
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-
-from backend.chain import eip712
-from backend.chain.accounts import dev_account
-from backend.chain.client import ChainClient
-from backend.chain.deploy import Deployment
-
-RESIDENT, RELATIONSHIP_POPULATION, ORGANISATION = 1, 2, 3
-AGAINST, FOR, ABSTAIN = 0, 1, 2
-CULTURE, TOWN_PLANNING = 0, 1
-ISSUER_ROLE = bytes.fromhex("114e74f6ea3bd819998f78687bfcb11b140da08e9b7d222fa9c1f1ba1f2aa122")  # keccak("ISSUER_ROLE")
-STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"]
-
-
-@dataclass(eq=False)
-class Proposal:
-    proposal_id: int
-    targets: list[str]
-    values: list[int]
-    calldatas: list[bytes]
-    description: str
-    description_hash: bytes = field(default=b"")
-
-
-class Dao:
-    def __init__(self, client: ChainClient, deployment: Deployment) -> None:
-        self.client = client
-        self.w3 = client.w3
-        self.deployment = deployment
-        self.card = deployment.contract(self.w3, "MembershipCard")
-        self.badges = deployment.contract(self.w3, "CommunityBadges")
-        self.timelock = deployment.contract(self.w3, "TimelockController")
-        self.governor = deployment.contract(self.w3, "CityGovernor")
-        self.outcomes = deployment.contract(self.w3, "OutcomeRegistry")
-        self.city = self.city_account()
-        self.relayer = dev_account(1)
-        self.issuer = dev_account(2)
-
-    @staticmethod
-    def city_account() -> LocalAccount:
-        return dev_account(0)
-
-    # ------------------------------------------------------------------ roles and cards
-
-    def grant_issuer(self, org: LocalAccount) -> None:
-        self.client.transact(self.card.functions.grantRole(ISSUER_ROLE, org.address), self.city)
-
-    def issue(self, segment: int, member: LocalAccount | None = None, issuer: LocalAccount | None = None) -> LocalAccount:
-        member = member or Account.create()
-        self.client.transact(self.card.functions.issue(member.address, segment), issuer or self.issuer)
-        return member
-
-    def invitation(self, invitee: str, segment: int, *, nonce: int, expiry: int | None = None,
-                   issuer: LocalAccount | None = None) -> tuple[dict, bytes]:
-        expiry = expiry if expiry is not None else self.now() + 3600
-        return eip712.sign_invitation(
-            self.card, issuer or self.issuer, invitee=invitee, segment=segment, nonce=nonce, expiry=expiry
-        )
-
-    def claim(self, invitation: dict, signature: bytes):
-        """The relayer submits a member's claim: the member pays nothing."""
-        fields = (invitation["invitee"], invitation["segment"], invitation["issuer"], invitation["nonce"], invitation["expiry"])
-        return self.client.transact(self.card.functions.claim(fields, signature), self.relayer)
-
-    def leave_by_sig(self, member: LocalAccount, *, expiry: int | None = None):
-        msg, signature = eip712.sign_leave(self.card, member, expiry=expiry or self.now() + 3600)
-        fn = self.card.functions.leaveBySig(member.address, msg["nonce"], msg["expiry"], signature)
-        return self.client.transact(fn, self.relayer)
-
-    def fund(self, account: LocalAccount, wei: int = 10**18) -> None:
-        """Give an account ETH, for tests where a holder sends a transaction themself (members normally never do)."""
-        tx = {"to": account.address, "value": wei, "gas": 21_000, "chainId": self.client.chain_id,
-              "nonce": self.w3.eth.get_transaction_count(self.city.address, "pending"),
-              "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}
-        self.client.send_signed(tx, self.city)
-
-    def members(self, segments: list[int]) -> list[LocalAccount]:
-        return [self.issue(s) for s in segments]
-
-    # ------------------------------------------------------------------ proposals and ballots
-
-    def propose(self, description: str, category: int = CULTURE, *, targets=None, calldatas=None,
-                proposer: LocalAccount | None = None) -> Proposal:
-        targets = targets or [self.outcomes.address]
-        calldatas = calldatas or [b""]
-        values = [0] * len(targets)
-        fn = self.governor.functions.proposeWithCategory(targets, values, calldatas, description, category)
-        self.client.transact(fn, proposer or self.relayer)
-        proposal_id = self.governor.functions.hashProposal(
-            targets, values, calldatas, self.w3.keccak(text=description)
-        ).call()
-        return Proposal(proposal_id, targets, values, calldatas, description, self.w3.keccak(text=description))
-
-    def vote_by_sig(self, proposal: Proposal, voter: LocalAccount, support: int):
-        """A member signs a ballot; the relayer submits castVoteBySig."""
-        msg, signature = eip712.sign_ballot(self.governor, voter, proposal_id=proposal.proposal_id, support=support)
-        fn = self.governor.functions.castVoteBySig(proposal.proposal_id, support, voter.address, signature)
-        return self.client.transact(fn, self.relayer)
-
-    def state(self, proposal: Proposal) -> str:
-        return STATES[self.governor.functions.state(proposal.proposal_id).call()]
-
-    def start_voting(self, proposal: Proposal) -> None:
-        snapshot = self.governor.functions.proposalSnapshot(proposal.proposal_id).call()
-        self.mine_to(snapshot + 1)
-
-    def end_voting(self, proposal: Proposal) -> None:
-        deadline = self.governor.functions.proposalDeadline(proposal.proposal_id).call()
-        self.mine_to(deadline + 1)
-
-    def tallies(self, proposal: Proposal) -> dict[int, tuple[int, int, int]]:
-        return {s: tuple(self.governor.functions.proposalVotesBySegment(proposal.proposal_id, s).call())
-                for s in (RESIDENT, RELATIONSHIP_POPULATION, ORGANISATION)}
-
-    def queue(self, proposal: Proposal):
-        return self.client.transact(self.governor.functions.queue(
-            proposal.targets, proposal.values, proposal.calldatas, proposal.description_hash), self.relayer)
-
-    def execute(self, proposal: Proposal):
-        return self.client.transact(self.governor.functions.execute(
-            proposal.targets, proposal.values, proposal.calldatas, proposal.description_hash), self.relayer)
-
-    # ------------------------------------------------------------------ time
-
-    def block_number(self) -> int:
-        return self.w3.eth.block_number
-
-    def now(self) -> int:
-        return self.w3.eth.get_block("latest")["timestamp"]
-
-    def mine_to(self, block: int) -> None:
-        current = self.block_number()
-        if block > current:
-            self.client.mine(block - current)
-
-    def wait_seconds(self, seconds: int) -> None:
-        self.client.increase_time(seconds)
-        self.client.mine(1)
-
-
-def unix_now() -> int:
-    return int(time.time())
+from backend.toolchain.dao import *  # noqa: F401,F403
+from backend.toolchain.dao import (  # noqa: F401
+                                   ABSTAIN,
+                                   AGAINST,
+                                   CULTURE,
+                                   FOR,
+                                   ISSUER_ROLE,
+                                   ORGANISATION,
+                                   RELATIONSHIP_POPULATION,
+                                   RESIDENT,
+                                   STATES,
+                                   TOWN_PLANNING,
+                                   Dao,
+                                   Proposal,
+                                   unix_now,
+)

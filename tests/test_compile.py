@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from backend.chain import toolchain
 from backend.chain.artifacts import load_artifacts
-from backend.chain.compile import compile_contracts
 from backend.errors import CompileError, ToolchainError
+from backend.toolchain import npm as toolchain
+from backend.toolchain.compile import compile_contracts
 
 COUNTER = """// SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;

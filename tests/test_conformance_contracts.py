@@ -9,9 +9,9 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from backend.chain.artifacts import load_artifacts
 from backend.chain.reverts import ContractRevert
 from backend.paths import REPO_ROOT
+from backend.toolchain.compile import build_artifacts
 from tests.dao import RESIDENT
 
 PROBES_DIR = REPO_ROOT / "tests" / "contracts"
@@ -21,7 +21,7 @@ ATTENDANCE, PERK = 0, 2
 
 @functools.lru_cache(maxsize=1)
 def probes():
-    return load_artifacts(PROBES_DIR, PROBES_DIR / "build")
+    return build_artifacts(PROBES_DIR, PROBES_DIR / "build")
 
 
 def refused(error: str):

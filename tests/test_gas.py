@@ -16,7 +16,13 @@ from __future__ import annotations
 import pytest
 
 from scripts.gas_report import (
-    BADGE_BATCH_LIMIT, GOVERNANCE_LIMIT, ORDER, Row, environment, measure, render_markdown,
+    BADGE_BATCH_LIMIT,
+    GOVERNANCE_LIMIT,
+    ORDER,
+    Row,
+    environment,
+    measure,
+    render_markdown,
 )
 
 

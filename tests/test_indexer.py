@@ -8,7 +8,16 @@ from eth_account import Account
 
 from backend.chain import eip712
 from backend.models import chain as m
-from tests.dao import ABSTAIN, AGAINST, FOR, ISSUER_ROLE, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, TOWN_PLANNING
+from tests.dao import (
+    ABSTAIN,
+    AGAINST,
+    FOR,
+    ISSUER_ROLE,
+    ORGANISATION,
+    RELATIONSHIP_POPULATION,
+    RESIDENT,
+    TOWN_PLANNING,
+)
 from tests.indexer_helpers import dump, rows, run_indexer
 
 SEGMENTS = (RESIDENT, RELATIONSHIP_POPULATION, ORGANISATION)
@@ -156,8 +165,9 @@ def test_a_replay_changes_nothing(dao, anvil, database_url):
     run_indexer(dao, anvil.rpc_url, database_url)
     before = dump(database_url)
     # Rewind the cursor to the deployment and index everything again.
-    from backend.db import make_engine
     from sqlalchemy import update
+
+    from backend.db import make_engine
     engine = make_engine(database_url)
     with engine.begin() as conn:
         conn.execute(update(m.IndexerCursor).values(block_number=dao.deployment.start_block - 1))

@@ -10,11 +10,11 @@ import time
 import pytest
 from sqlalchemy import event, text
 
-from backend.chain.anvil import free_port, start_anvil
 from backend.chain.client import ChainClient
 from backend.db import make_engine, session_factory
 from backend.migrate import upgrade
 from backend.models import chain as m
+from backend.toolchain.anvil import free_port, start_anvil
 from indexer.decode import UndecodableLog
 from indexer.rpc import RpcClient, RpcUnavailable
 from indexer.runner import Indexer, IndexerError

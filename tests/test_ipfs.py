@@ -14,7 +14,6 @@ import time
 
 import pytest
 
-from backend.chain.anvil import free_port
 from backend.ipfs.daemon import ensure_ipfs_toolchain, start_ipfs_daemon
 from backend.ipfs.store import (
     MAX_CONTENT_BYTES,
@@ -29,6 +28,7 @@ from backend.ipfs.store import (
     ipfs_uri,
     parse_ipfs_uri,
 )
+from backend.toolchain.anvil import free_port
 
 pytestmark = pytest.mark.filterwarnings("ignore:The 'strict' parameter is no longer needed:FutureWarning")
 

@@ -11,13 +11,13 @@ import functools
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError
 from web3.types import TxParams, TxReceipt
 
 from backend.chain.artifacts import load_artifacts
-from backend.chain.jsonrpc import JsonRpcReader
+from backend.chain.jsonrpc import JsonRpc, JsonRpcProvider
 from backend.chain.reverts import ContractRevert, RevertDecoder
 from backend.errors import KanazawaDaoError
 
@@ -45,14 +45,15 @@ class ChainClient:
     def __init__(self, w3: Web3, decoder: RevertDecoder | None = None, *, timeout: float = 30) -> None:
         self.w3 = w3
         self.decoder = decoder or default_decoder()
+        #: The transport (backend/chain/jsonrpc.py) web3 talks through, for the hot paths' own cheap reads too.
+        provider = w3.provider
+        self.rpc = provider.rpc if isinstance(provider, JsonRpcProvider) else JsonRpc(provider.endpoint_uri,
+                                                                                     timeout=timeout)
         self.chain_id = w3.eth.chain_id
-        #: Cheap reads for hot paths (backend/chain/jsonrpc.py), to the same node.
-        self.reads = JsonRpcReader(w3.provider.endpoint_uri, timeout=timeout)
 
     @classmethod
     def connect(cls, rpc_url: str, *, timeout: float = 30, decoder: RevertDecoder | None = None) -> ChainClient:
-        w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
-        return cls(w3, decoder, timeout=timeout)
+        return cls(Web3(JsonRpcProvider(JsonRpc(rpc_url, timeout=timeout))), decoder, timeout=timeout)
 
     def add_abis(self, abis: list[list[dict[str, Any]]]) -> None:
         """Teach the decoder the errors of contracts outside `contracts/` (the test-only baseline)."""

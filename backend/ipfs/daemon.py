@@ -18,10 +18,10 @@ from types import TracebackType
 
 import requests
 
-from backend.chain.anvil import free_port
-from backend.chain.toolchain import _require_command
 from backend.errors import DevnetError, ToolchainError
 from backend.paths import DEVNET_DIR
+from backend.toolchain.anvil import free_port
+from backend.toolchain.npm import _require_command
 
 IPFS_NODE_DIR = DEVNET_DIR / "ipfs-node"
 _NODE_MODULES = IPFS_NODE_DIR / "node_modules"

@@ -2,6 +2,7 @@
 when given, an open connection come from the caller, never from an ini file."""
 
 from alembic import context
+
 from backend.db import make_engine
 from backend.models import Base
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-Address = String(42)  # checksummed 0x address
-Hash = String(66)  # 0x + 64 hex
+from backend.db import Address, Hash, UtcDateTime  # noqa: F401 - Address and Hash: the column types, defined once
 
 
 def utcnow() -> dt.datetime:
@@ -16,5 +14,5 @@ def utcnow() -> dt.datetime:
 
 
 class Timestamps:
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)

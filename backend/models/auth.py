@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime, Integer, String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base
+from backend.db import Base, UtcDateTime
 from backend.models._common import Address, utcnow
 
 
@@ -17,9 +17,9 @@ class SiweNonce(Base):
 
     __tablename__ = "siwe_nonce"
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
-    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class ApiSession(Base):
@@ -29,6 +29,6 @@ class ApiSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     address: Mapped[str] = mapped_column(Address, index=True)
     chain_id: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -10,13 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, SmallInteger, String, Text, func
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, Uint256
-
-Address = String(42)
-Hash = String(66)
+from backend.db import Address, Base, Hash, Uint256, UtcDateTime
 
 __all__ = [
     "IndexerCursor", "Block", "MembershipEvent", "MembershipCard", "VotingPowerChange", "DelegationChange",
@@ -42,7 +49,7 @@ class IndexerCursor(Base):
     block_number: Mapped[int] = mapped_column(BigInteger)
     block_hash: Mapped[str] = mapped_column(Hash)
     manifest_hash: Mapped[str] = mapped_column(String(64))
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), onupdate=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.now(), onupdate=func.now())
 
 
 class Block(Base):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, DateTime, String
+from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base
+from backend.db import Base, UtcDateTime
 from backend.models._common import Address, Hash, utcnow
 
 
@@ -20,4 +20,4 @@ class PinnedDocument(Base):
     #: keccak-256 of the bytes: what the chain records (proposal description, outcome content hash).
     content_hash: Mapped[str] = mapped_column(Hash)
     pinned_by: Mapped[str] = mapped_column(Address)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -4,19 +4,24 @@ external board keep their `source` and `external_id`, so a re-import updates rat
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from typing import Any
 
-import unicodedata
-
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base
+from backend.db import Base, UtcDateTime
+from backend.domain.vocabulary import ISSUE_CATEGORIES, ISSUE_STATUSES  # noqa: F401 - the board's words, re-exported
 from backend.models._common import Address, Timestamps, utcnow
-
-ISSUE_CATEGORIES = ("culture", "town-planning", "tourism", "environment", "welfare", "education", "disaster-prevention",
-                    "other")
-ISSUE_STATUSES = ("open", "in-progress", "resolved", "closed")
 
 
 class Issue(Timestamps, Base):
@@ -63,7 +68,7 @@ class IssueSupport(Base):
     __tablename__ = "issue_support"
     issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id", ondelete="CASCADE"), primary_key=True)
     member_address: Mapped[str] = mapped_column(Address, primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class IssueComment(Base):
@@ -72,4 +77,4 @@ class IssueComment(Base):
     issue_id: Mapped[int] = mapped_column(ForeignKey("issue.id", ondelete="CASCADE"), index=True)
     author_address: Mapped[str] = mapped_column(Address)
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

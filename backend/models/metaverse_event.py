@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, Uint256
+from backend.db import Base, Uint256, UtcDateTime
 from backend.models._common import Address, Timestamps, utcnow
 
 
@@ -21,8 +21,8 @@ class MetaverseEvent(Timestamps, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     #: The platform and space, e.g. "cluster: 金沢21世紀美術館 room".
     space: Mapped[str] = mapped_column(String(300))
-    starts_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
-    ends_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    starts_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    ends_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
     #: The proposal the event discusses, if any (a metaverse town hall): the proposal page shows how many of its
     #: voters attended.
     proposal_id: Mapped[int | None] = mapped_column(Uint256, index=True)
@@ -33,7 +33,7 @@ class MetaverseEvent(Timestamps, Base):
     #: HMAC key the platform signs attendance webhooks with (shown once, at creation).
     webhook_secret: Mapped[str] = mapped_column(String(64))
     #: Set when the attendance badges were planned into mint jobs.
-    badges_planned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    badges_planned_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class Attendance(Base):
@@ -41,8 +41,8 @@ class Attendance(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("metaverse_event.id", ondelete="CASCADE"), primary_key=True)
     attendee: Mapped[str] = mapped_column(Address, primary_key=True, index=True)
     source: Mapped[str] = mapped_column(String(10))  # webhook | check-in
-    attended_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attended_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     #: The mint job that carries this attendee's badge; None until planned, or when not a member (no badge).
     mint_job_id: Mapped[str | None] = mapped_column(String(32))
     badge_note: Mapped[str | None] = mapped_column(String(100))
@@ -54,7 +54,7 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_delivery"
     delivery_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("metaverse_event.id", ondelete="CASCADE"), index=True)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class CheckInUse(Base):
@@ -66,4 +66,4 @@ class CheckInUse(Base):
     digest: Mapped[str] = mapped_column(String(66), primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("metaverse_event.id", ondelete="CASCADE"), index=True)
     attendee: Mapped[str] = mapped_column(Address)
-    used_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    used_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, Uint256
+from backend.db import Base, Uint256, UtcDateTime
 from backend.models._common import Address, Timestamps, utcnow
 
 
@@ -41,4 +49,4 @@ class Invitation(Base):
     nonce: Mapped[int] = mapped_column(Uint256)
     expiry: Mapped[int] = mapped_column(BigInteger)
     signature: Mapped[str] = mapped_column(String(132))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, SmallInteger, String, Text
+from sqlalchemy import JSON, ForeignKey, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, Uint256
+from backend.db import Base, Uint256, UtcDateTime
 from backend.models._common import Address, Hash, utcnow
 
 
@@ -30,7 +30,7 @@ class ProposalDocument(Base):
     #: {"targets": [...], "values": ["0", ...], "calldatas": ["0x...", ...]}
     actions: Mapped[dict[str, Any]] = mapped_column(JSON)
     relay_job_id: Mapped[str] = mapped_column(String(32))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class ProposalIssue(Base):

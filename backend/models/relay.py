@@ -7,24 +7,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, Uint256
+from backend.db import Base, Uint256, UtcDateTime
 from backend.models._common import Address, Hash, Timestamps
 
-#: Every kind `relay._build_call` knows ("fund" is the relayer topping up an organisation's issuer key).
-RELAY_KINDS = ("ballot", "claim", "propose", "queue-proposal", "execute-proposal", "grant-issuer", "create-badge-type",
-               "mint-badges", "publish-outcome", "fund")
-#: pending -> submitted (signed, broadcast) -> included (mined, fewer than `confirmations` blocks on top) ->
-#: confirmed (final) | failed (refused for good). A reorg sends an included job back to submitted.
-RELAY_STATUSES = ("pending", "submitted", "included", "confirmed", "failed")
 DEDUPE_KEY_LENGTH = 200
 
 
 class RelayJob(Timestamps, Base):
     __tablename__ = "relay_job"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # uuid4 hex: not guessable, not enumerable
+    #: backend/domain/vocabulary.py JobKind and JobStatus.
     kind: Mapped[str] = mapped_column(String(24), index=True)
     status: Mapped[str] = mapped_column(String(10), index=True, default="pending")
     #: Same request twice (a replayed ballot, a re-sent claim) finds the first job instead of a second one. A job
@@ -49,7 +44,7 @@ class RelayJob(Timestamps, Base):
     error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     #: A worker holds the job until this time (a lease: a dead worker's job is picked up after it lapses).
-    leased_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    leased_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
 
 class RelaySender(Base):

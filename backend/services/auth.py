@@ -23,7 +23,6 @@ from urllib.parse import SplitResult, urlsplit
 
 import siwe
 from sqlalchemy import delete, or_, update
-from web3 import HTTPProvider
 
 from backend.models._common import utcnow
 from backend.models.auth import ApiSession, SiweNonce
@@ -176,8 +175,8 @@ def verify(services: Services, message: str, signature: str) -> SignedIn:
         raise SignInRefused("the nonce is unknown, expired or already used: get a new one from GET /auth/nonce")
 
     try:
-        parsed.verify(signature, nonce=parsed.nonce, timestamp=now,
-                      provider=HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
+        # The service's own provider (its JSON-RPC transport) for the EIP-1271 check of a contract wallet.
+        parsed.verify(signature, nonce=parsed.nonce, timestamp=now, provider=services.chain.w3.provider)
     except siwe.ExpiredMessage:
         raise SignInRefused("the message has expired") from None
     except siwe.NotYetValidMessage:
@@ -203,8 +202,7 @@ def session_address(services: Services, token: str) -> str | None:
         row = session.get(ApiSession, _token_hash(token))
         if row is None or row.revoked_at is not None:
             return None
-        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.timezone.utc)
-        return row.address if expires > utcnow() else None
+        return row.address if row.expires_at > utcnow() else None
 
 
 def logout(services: Services, token: str) -> bool:

@@ -17,17 +17,26 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_utils import is_checksum_address
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from backend.chain import eip712
+from backend.domain.vocabulary import (
+    IN_FLIGHT_JOB_STATUSES,
+    JobKind,
+    ProposalState,
+    Support,
+)
 from backend.models.relay import RelayJob
 from backend.services import chain_checks, relay
 from backend.services.context import Services
-from backend.services.errors import Conflict, InvalidInput, InvalidSignature, NotFound, RefusedByChain, Unavailable
-from backend.services.proposals import cached_contract
-
-STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"]
-SUPPORT = {0: "against", 1: "for", 2: "abstain"}
+from backend.services.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidSignature,
+    NotFound,
+    RefusedByChain,
+    Unavailable,
+)
 
 
 @dataclass(frozen=True)
@@ -39,32 +48,20 @@ class BallotIn:
     signature: str
 
 
-#: The governor's EIP-712 domain per (chain, address): fixed at deployment, read once instead of once per ballot.
-_DOMAINS: dict[tuple[int, str], dict] = {}
-
-
 def governor_domain(services: Services) -> dict:
-    gov = cached_contract(services, "CityGovernor")
-    key = (services.chain_id, gov.address)
-    if key not in _DOMAINS:
-        _DOMAINS[key] = eip712.domain_of(gov)
-    return dict(_DOMAINS[key])
-
-
-#: The governor's EIP-712 domain separator per (chain, address), from `governor_domain`.
-_SEPARATORS: dict[tuple[int, str], bytes] = {}
+    """The governor's EIP-712 domain: fixed at deployment, read once instead of once per ballot."""
+    return dict(services.fixed(("eip712-domain", "CityGovernor"),
+                               lambda: eip712.domain_of(services.contract("CityGovernor"))))
 
 
 def _separator(services: Services) -> bytes:
-    key = (services.chain_id, services.deployment.contracts["CityGovernor"].address)
-    if key not in _SEPARATORS:
-        _SEPARATORS[key] = eip712.domain_separator(governor_domain(services))
-    return _SEPARATORS[key]
+    return services.fixed(("eip712-separator", "CityGovernor"),
+                          lambda: eip712.domain_separator(governor_domain(services)))
 
 
 def _unfinished(session, order_key: str) -> list[RelayJob]:
     return list(session.scalars(select(RelayJob).where(RelayJob.order_key == order_key,
-                                                       RelayJob.status.in_(("pending", "submitted")))))
+                                                       RelayJob.status.in_(IN_FLIGHT_JOB_STATUSES))))
 
 
 def next_nonce(services: Services, voter: str) -> int:
@@ -73,7 +70,7 @@ def next_nonce(services: Services, voter: str) -> int:
     The ballots in flight are read before the chain: a ballot that lands between the two reads is then still in
     the first (it was in flight) and counted by the second. The other order missed it in both and handed out a
     nonce already used (tests/faults/test_ballot_nonce_race.py)."""
-    gov = cached_contract(services, "CityGovernor")
+    gov = services.contract("CityGovernor")
     with services.session() as session:
         in_flight = [j.order_nonce for j in _unfinished(session, _order_key(services, voter))]
     onchain = chain_checks.call(services, gov.functions.nonces(voter))
@@ -86,25 +83,19 @@ def typed_data(services: Services, *, proposal_id: int, support: int, voter: str
     return eip712.typed_data(governor_domain(services), eip712.BALLOT_TYPES, msg)
 
 
-#: Proposal snapshots per (chain, governor, proposal): fixed when the proposal is created, so cached once they are
-#: `confirmations` deep (the proposal's creation, before its snapshot, is then final too; a reorg that moves the
-#: creation to another block moves the snapshot with it).
-_SNAPSHOTS: dict[tuple[int, str, int], int] = {}
-
-
 def _snapshot(services: Services, gov, proposal_id: int) -> int:
-    """The proposal's snapshot block; an unknown proposal is NotFound."""
-    key = (services.chain_id, gov.address, proposal_id)
-    if key in _SNAPSHOTS:
-        return _SNAPSHOTS[key]
+    """The proposal's snapshot block; an unknown proposal is NotFound. Fixed when the proposal is created, so
+    cached once it is `confirmations` deep (the proposal's creation, before its snapshot, is then final too; a
+    reorg that moves the creation to another block moves the snapshot with it)."""
+    snapshot = services.snapshots.get(proposal_id)
+    if snapshot is not None:
+        return snapshot
     snapshot = chain_checks.call(services, gov.functions.proposalSnapshot(proposal_id))
     if snapshot == 0:  # OpenZeppelin answers 0 for a proposal it does not know
         raise NotFound(f"no proposal {proposal_id} on chain {services.chain_id}")
     depth = services.settings.confirmations
     if depth == 0 or snapshot <= chain_checks.head(services) - depth:
-        if len(_SNAPSHOTS) >= 100_000:
-            _SNAPSHOTS.clear()
-        _SNAPSHOTS[key] = snapshot
+        services.snapshots.put(proposal_id, snapshot)
     return snapshot
 
 
@@ -119,7 +110,7 @@ def accept(services: Services, ballot: BallotIn) -> tuple[relay.JobView, bool]:
     """Check a signed ballot and accept it as a relay job (committed when this returns): (job, created). The
     signature is checked here, in the request's thread; the checks against the database and the chain, and the
     insert, run in the process's `BallotIntake`, together with the ballots that arrived meanwhile."""
-    if ballot.support not in SUPPORT:
+    if ballot.support not in set(Support):
         raise InvalidInput(f"support must be 0 (against), 1 (for) or 2 (abstain), not {ballot.support}",
                            field="support")
     if not is_checksum_address(ballot.voter):
@@ -220,24 +211,15 @@ class BallotIntake:
 #: `_accept_batch`'s answer for a ballot to be checked again in the next batch (a repeat of one in this batch).
 AGAIN = object()
 
-_INTAKES: dict[int, BallotIntake] = {}
-_INTAKES_LOCK = threading.Lock()
-
-
 def _intake(services: Services) -> BallotIntake:
-    with _INTAKES_LOCK:
-        intake = _INTAKES.get(id(services))
-        if intake is None or intake.services is not services:
-            intake = _INTAKES[id(services)] = BallotIntake(services)
-            services.on_close(lambda: _close_intake(services))
+    """The process's ballot intake, started with the first ballot, stopped when the services close."""
+
+    def start() -> BallotIntake:
+        intake = BallotIntake(services)
+        services.on_close(intake.stop)
         return intake
 
-
-def _close_intake(services: Services) -> None:
-    with _INTAKES_LOCK:
-        intake = _INTAKES.pop(id(services), None)
-    if intake is not None:
-        intake.stop()
+    return services.fixed("ballot-intake", start)
 
 
 def _accept_batch(services: Services, ballots: list[BallotIn]) -> list[tuple[relay.JobView, bool] | Exception | object]:
@@ -255,7 +237,7 @@ def _accept_batch(services: Services, ballots: list[BallotIn]) -> list[tuple[rel
     them more consistent (READ COMMITTED: each statement sees what was committed when it started). The unique dedupe
     key makes requests for one voter and nonce accepted concurrently elsewhere (another API process) one job."""
     chain_id = services.chain_id
-    gov = cached_contract(services, "CityGovernor")
+    gov = services.contract("CityGovernor")
     results: list = [None] * len(ballots)
     snapshots: dict[int, int | Exception] = {}
     for pid in dict.fromkeys(b.proposal_id for b in ballots):
@@ -269,11 +251,11 @@ def _accept_batch(services: Services, ballots: list[BallotIn]) -> list[tuple[rel
         seen = connection.execute(select(_JOB.id, _JOB.dedupe_key, _JOB.order_key, _JOB.status, _JOB.order_nonce,
                                          _JOB.payload).where(
             _JOB.order_key.in_(set(order_keys)),
-            or_(_JOB.dedupe_key.in_(set(dedupe_keys)), _JOB.status.in_(("pending", "submitted"))))).all()
+            or_(_JOB.dedupe_key.in_(set(dedupe_keys)), _JOB.status.in_(IN_FLIGHT_JOB_STATUSES)))).all()
     existing = {j.dedupe_key: j for j in seen}
     in_flight: dict[str, list[tuple[int, int]]] = {}  # order key -> (nonce, proposal id) of ballots not on chain yet
     for j in seen:
-        if j.status in ("pending", "submitted") and j.order_nonce is not None:
+        if j.status in IN_FLIGHT_JOB_STATUSES and j.order_nonce is not None:
             in_flight.setdefault(j.order_key, []).append((j.order_nonce, int(j.payload["proposal_id"])))
 
     to_check = [i for i, b in enumerate(ballots)
@@ -324,7 +306,7 @@ def _accept_batch(services: Services, ballots: list[BallotIn]) -> list[tuple[rel
             accepted[key] = i
             in_flight.setdefault(order_keys[i], []).append((ballot.nonce, ballot.proposal_id))
             new_jobs.append(relay.NewJob(
-                kind="ballot", dedupe_key=key, requested_by=ballot.voter, signer="relayer",
+                kind=JobKind.BALLOT.value, dedupe_key=key, requested_by=ballot.voter, signer="relayer",
                 sender=services.keys.relayer.address, order_key=order_keys[i], order_nonce=ballot.nonce,
                 payload={"proposal_id": str(ballot.proposal_id), "support": ballot.support, "voter": ballot.voter,
                          "nonce": str(ballot.nonce), "signature": ballot.signature.lower()}))
@@ -353,8 +335,8 @@ def _check(ballot: BallotIn, answers: list, in_flight: list[tuple[int, int]], sn
         if isinstance(answer, RefusedByChain):
             raise answer
     pid, voter = ballot.proposal_id, ballot.voter
-    state = STATES[state]
-    if state != "Active":
+    state = ProposalState(state).word
+    if state != ProposalState.ACTIVE.word:
         raise RefusedByChain(f"proposal {pid} is {state}: ballots are accepted only while it is Active", state=state)
     if voted:
         raise Conflict(f"{voter} has already voted on proposal {pid}")
@@ -377,9 +359,3 @@ def _same_ballot(services: Services, job_id: str, payload: dict, ballot: BallotI
     if payload.get("signature") == ballot.signature.lower():
         return relay.job_view(services, job_id), False
     return Conflict(f"a different ballot with nonce {ballot.nonce} of {ballot.voter} was already accepted")
-
-
-def in_flight_count(services: Services) -> int:
-    with services.session() as session:
-        return session.scalar(select(func.count()).select_from(RelayJob).where(
-            RelayJob.kind == "ballot", RelayJob.status.in_(("pending", "submitted")))) or 0

@@ -13,6 +13,7 @@ from eth_utils.abi import get_abi_output_types
 
 from backend.chain.jsonrpc import JsonRpcUnavailable
 from backend.chain.reverts import ContractRevert
+from backend.domain.json_values import jsonable
 from backend.services.context import Services
 from backend.services.errors import RefusedByChain, Unavailable
 
@@ -21,7 +22,7 @@ def call(services: Services, fn: Any) -> Any:
     try:
         return services.chain.call(fn)
     except ContractRevert as exc:
-        raise RefusedByChain(f"the contract refuses: {exc}", error=exc.error, arguments=_jsonable(exc.args_dict)) from None
+        raise RefusedByChain(f"the contract refuses: {exc}", error=exc.error, arguments=jsonable(exc.args_dict)) from None
     except Exception as exc:  # noqa: BLE001 - connection refused, timeouts, ...
         raise Unavailable(f"the chain does not answer ({type(exc).__name__})") from None
 
@@ -29,7 +30,7 @@ def call(services: Services, fn: Any) -> Any:
 def head(services: Services) -> int:
     """The chain's current block number (Unavailable when the chain does not answer)."""
     try:
-        return int(services.chain.reads.request("eth_blockNumber", []), 16)
+        return int(services.chain.rpc.call("eth_blockNumber"), 16)
     except Exception as exc:  # noqa: BLE001 - connection refused, timeouts, not a number
         raise Unavailable(f"the chain does not answer ({type(exc).__name__})") from None
 
@@ -61,10 +62,10 @@ def call_many(services: Services, fns: list[Any], *, refusals: str = "raise") ->
     `accept`), so they go in one request, ABI-encoded here."""
     chain = services.chain
     try:
-        responses = chain.reads.batch([
+        responses = chain.rpc.batch([
             ("eth_call", [{"to": fn.address, "data": fn.data if isinstance(fn, Read) else fn._encode_transaction_data()},
                           "latest"]) for fn in fns])
-    except JsonRpcUnavailable as exc:  # refused, timed out, not JSON-RPC, the batch refused as a whole
+    except JsonRpcUnavailable:  # refused, timed out, not JSON-RPC, the batch refused as a whole
         raise Unavailable("the chain does not answer (refused, timed out or not JSON-RPC)") from None
     results = []
     for fn, response in zip(fns, responses):
@@ -76,7 +77,7 @@ def call_many(services: Services, fns: list[Any], *, refusals: str = "raise") ->
             if error.get("code") == 3 or data:  # execution reverted, with the contract's error data
                 exc = chain.decoder.decode(data)
                 refused = RefusedByChain(f"the contract refuses: {exc}", error=exc.error,
-                                         arguments=_jsonable(exc.args_dict))
+                                         arguments=jsonable(exc.args_dict))
                 if refusals == "raise":
                     raise refused
                 results.append(refused)
@@ -94,11 +95,6 @@ def would_succeed(services: Services, fn: Any, sender: str) -> None:
         services.chain.estimate(fn, sender)
     except ContractRevert as exc:
         raise RefusedByChain(f"the contract would refuse it: {exc}", error=exc.error,
-                             arguments=_jsonable(exc.args_dict)) from None
+                             arguments=jsonable(exc.args_dict)) from None
     except Exception as exc:  # noqa: BLE001
         raise Unavailable(f"the chain does not answer ({type(exc).__name__})") from None
-
-
-def _jsonable(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("0x" + v.hex() if isinstance(v, bytes) else str(v) if isinstance(v, int) and abs(v) > 2**53 else v)
-            for k, v in args.items()}

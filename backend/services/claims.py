@@ -10,6 +10,7 @@ from eth_utils import is_checksum_address
 from sqlalchemy import select
 
 from backend.chain import eip712
+from backend.domain.vocabulary import JobKind, JobStatus, Segment
 from backend.models.relay import RelayJob
 from backend.services import chain_checks, relay
 from backend.services.context import Services
@@ -20,8 +21,8 @@ def accept(services: Services, invitation: dict[str, Any], signature: str) -> tu
     for key in ("invitee", "issuer"):
         if not is_checksum_address(invitation.get(key, "")):
             raise InvalidInput(f"invitation.{key} must be an EIP-55 checksummed address", field=f"invitation.{key}")
-    if invitation.get("segment") not in (1, 2, 3):
-        raise InvalidInput("invitation.segment must be 1 (resident), 2 (relationship population) or 3 (organisation)",
+    if invitation.get("segment") not in set(Segment):
+        raise InvalidInput("invitation.segment must be " + ", ".join(f"{s.value} ({s.word})" for s in Segment),
                            field="invitation.segment")
     nonce, expiry = int(invitation["nonce"]), int(invitation["expiry"])
     for name, value in (("nonce", nonce), ("expiry", expiry)):
@@ -38,7 +39,7 @@ def accept(services: Services, invitation: dict[str, Any], signature: str) -> tu
     if existing is not None:
         if existing.payload.get("signature") != signature:
             raise Conflict(f"invitation {nonce} of {invitation['issuer']} was already claimed with another signature")
-        if existing.status == "confirmed" and not chain_checks.call(services, services.contract(
+        if existing.status == JobStatus.CONFIRMED.value and not chain_checks.call(services, services.contract(
                 "MembershipCard").functions.invitationUsed(invitation["issuer"], nonce)):
             # Confirmed, yet the invitation is unused on chain: a reorg deeper than `confirmations` took the claim.
             with services.transaction() as session:
@@ -51,7 +52,7 @@ def accept(services: Services, invitation: dict[str, Any], signature: str) -> tu
     chain_checks.would_succeed(services, fn, services.keys.relayer.address)
     with services.transaction() as session:
         job, created = relay.accept(
-            session, kind="claim", dedupe_key=dedupe_key, requested_by=invitation["invitee"], signer="relayer",
+            session, kind=JobKind.CLAIM.value, dedupe_key=dedupe_key, requested_by=invitation["invitee"], signer="relayer",
             sender=services.keys.relayer.address,
             payload={"invitation": {**invitation, "nonce": str(nonce), "expiry": str(expiry)},
                      "signature": signature})
@@ -59,10 +60,6 @@ def accept(services: Services, invitation: dict[str, Any], signature: str) -> tu
     if created:
         services.dispatch(view.id)
     return view, created
-
-
-#: The card's EIP-712 domain separator per (chain, address): fixed at deployment.
-_SEPARATORS: dict[tuple[int, str], bytes] = {}
 
 
 def _canonical(services: Services, invitation: dict[str, Any], signature: bytes) -> bytes:
@@ -76,12 +73,10 @@ def _canonical(services: Services, invitation: dict[str, Any], signature: bytes)
         candidate = eip712.canonical_signature(signature)
     except ValueError:
         return signature
-    card = services.deployment.contracts["MembershipCard"].address
-    key = (services.chain_id, card)
-    if key not in _SEPARATORS:
-        _SEPARATORS[key] = eip712.domain_separator(eip712.domain_of(services.contract("MembershipCard")))
+    separator = services.fixed(("eip712-separator", "MembershipCard"), lambda: eip712.domain_separator(
+        eip712.domain_of(services.contract("MembershipCard"))))
     try:
-        signer = eip712.recover_signer(eip712.invitation_digest(_SEPARATORS[key], invitation), candidate)
+        signer = eip712.recover_signer(eip712.invitation_digest(separator, invitation), candidate)
     except ValueError:
         return signature
     return candidate if signer == invitation["issuer"] else signature

@@ -4,9 +4,11 @@ deployment, content store, service keys), created lazily so that a read-only API
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -25,13 +27,63 @@ if TYPE_CHECKING:
 Dispatch = Callable[[str], None]
 
 
+class BoundedCache:
+    """A thread-safe least-recently-used map, bounded by entries or by the bytes of its values."""
+
+    def __init__(self, *, max_items: int | None = None, max_bytes: int | None = None) -> None:
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            if key in self._items:
+                self._bytes -= self._size(self._items.pop(key))
+            self._items[key] = value
+            self._bytes += self._size(value)
+            while self._items and ((self.max_items is not None and len(self._items) > self.max_items)
+                                   or (self.max_bytes is not None and self._bytes > self.max_bytes)):
+                self._bytes -= self._size(self._items.popitem(last=False)[1])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _size(self, value: Any) -> int:
+        return len(value) if self.max_bytes is not None else 0
+
+
 class Services:
+    """Settings and what is built from them, once per process: the database engine, the chain client, the
+    deployment, the content store, the service keys, the contracts, and the caches of what never changes for a
+    deployment (typed-data domains), of final chain values and of verified documents."""
+
     def __init__(self, settings: Settings, *, dispatch: Dispatch | None = None) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
         self.dispatch: Dispatch = dispatch or (lambda _job_id: None)
         self._on_close: list[Callable[[], None]] = []
+        self._contracts: dict[str, Any] = {}
+        self._fixed: dict[Hashable, Any] = {}
+        self._fixed_lock = threading.Lock()
+        #: Chain values at final past blocks (backend/services/proposals.py `PastReads`) and proposals' snapshots.
+        self.past_values = BoundedCache(max_items=100_000)
+        self.snapshots = BoundedCache(max_items=100_000)
+        #: Documents read from the content store and verified against their CID, by CID (never stale).
+        self.documents = BoundedCache(max_bytes=32 << 20)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -69,7 +121,21 @@ class Services:
         return content_store(ipfs_api_url=self.settings.ipfs_api_url, local_dir=self.settings.content_dir)
 
     def contract(self, name: str):
-        return self.deployment.contract(self.chain.w3, name)
+        """The deployed contract `name`, built once: web3 validates and indexes the whole ABI for each one it
+        builds (~30 ms of CPU, more than the rest of a request), and a contract holds no per-call state."""
+        contract = self._contracts.get(name)
+        if contract is None:
+            contract = self._contracts[name] = self.deployment.contract(self.chain.w3, name)
+        return contract
+
+    def fixed(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """A value fixed for this deployment (an EIP-712 domain read from a contract), computed once."""
+        with self._fixed_lock:
+            if key in self._fixed:
+                return self._fixed[key]
+        value = compute()
+        with self._fixed_lock:
+            return self._fixed.setdefault(key, value)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Run `callback` when the services close (a background thread a service started, to stop)."""

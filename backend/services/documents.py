@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from eth_utils import keccak
@@ -44,35 +42,25 @@ def pin_json(services: Services, session: Session, *, kind: str, document: dict[
     return cid, content_hash
 
 
-#: Documents already read and verified, by CID (the CID is the hash of the bytes: an entry can never be stale).
-#: Bounded; a proposal page reads its document on every request, which cost a database check, a store read and a
-#: hash each time.
-_VERIFIED: OrderedDict[str, bytes] = OrderedDict()
-_VERIFIED_MAX_BYTES = 32 << 20
-_verified_bytes = 0
-_verified_lock = threading.Lock()
+def read_bytes(services: Services, cid: str) -> bytes:
+    """A document this service pinned, as the store returned it, verified against its CID by the store. Kept in
+    `services.documents` (the CID is the hash of the bytes: an entry can never be stale): a proposal page reads its
+    document on every request, which cost a database check, a store read and a hash each time."""
+    data = services.documents.get(cid)
+    if data is not None:
+        return data
+    with services.session() as session:
+        if session.get(PinnedDocument, cid) is None:
+            raise NotFound(f"no document {cid} was pinned by this service")
+    try:
+        data = services.content.get(cid)
+    except KanazawaDaoError as exc:
+        log.warning("content store: reading %s failed: %s", cid, exc)
+        raise Unavailable(f"the content store could not return {cid}; retry shortly") from None
+    services.documents.put(cid, data)
+    return data
 
 
 def read_json(services: Services, cid: str) -> dict[str, Any]:
-    """A pinned document, verified against its CID by the store."""
-    global _verified_bytes
-    with _verified_lock:
-        data = _VERIFIED.get(cid)
-        if data is not None:
-            _VERIFIED.move_to_end(cid)
-    if data is None:
-        with services.session() as session:
-            if session.get(PinnedDocument, cid) is None:
-                raise NotFound(f"no document {cid} was pinned by this service")
-        try:
-            data = services.content.get(cid)
-        except KanazawaDaoError as exc:
-            log.warning("content store: reading %s failed: %s", cid, exc)
-            raise Unavailable(f"the content store could not return {cid}; retry shortly") from None
-        with _verified_lock:
-            if cid not in _VERIFIED:
-                _VERIFIED[cid] = data
-                _verified_bytes += len(data)
-            while _verified_bytes > _VERIFIED_MAX_BYTES and _VERIFIED:
-                _verified_bytes -= len(_VERIFIED.popitem(last=False)[1])
-    return json.loads(data)
+    """A pinned JSON document, verified against its CID."""
+    return json.loads(read_bytes(services, cid))

@@ -1,5 +1,6 @@
-"""Errors the services raise on purpose. Each carries an HTTP status and a stable `type` slug so the API can answer
-with an RFC 9457 problem document without knowing the service's internals."""
+"""Errors the services raise on purpose: what went wrong, in the domain's words. Each has a stable `slug` (the
+problem type clients match on) and a `title`; none knows about HTTP. The API and the pages turn them into answers in
+one place (frontend_api/problems.py `STATUS_OF`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from backend.errors import KanazawaDaoError
 
 
 class ServiceError(KanazawaDaoError):
-    status = 400
     slug = "bad-request"
     title = "Bad request"
 
@@ -24,48 +24,44 @@ class ServiceError(KanazawaDaoError):
 
 
 class BadRequest(ServiceError):
-    """The request cannot be read as one (a malformed header, say): 400, not 422, since no field is at fault."""
+    """The request cannot be read as one (a malformed header, say): no field of it is at fault."""
 
-    status, slug, title = 400, "bad-request", "Bad request"
+    slug, title = "bad-request", "Bad request"
 
 
 class InvalidInput(ServiceError):
-    status, slug, title = 422, "invalid-input", "The request is not valid"
+    slug, title = "invalid-input", "The request is not valid"
 
 
 class InvalidSignature(ServiceError):
-    status, slug, title = 422, "invalid-signature", "The signature does not verify"
+    slug, title = "invalid-signature", "The signature does not verify"
 
 
 class NotAuthenticated(ServiceError):
-    status, slug, title = 401, "not-authenticated", "Sign in first"
+    slug, title = "not-authenticated", "Sign in first"
 
 
 class Forbidden(ServiceError):
-    status, slug, title = 403, "forbidden", "Not allowed for your role"
+    slug, title = "forbidden", "Not allowed for your role"
 
 
 class NotFound(ServiceError):
-    status, slug, title = 404, "not-found", "Not found"
+    slug, title = "not-found", "Not found"
 
 
 class Conflict(ServiceError):
-    status, slug, title = 409, "conflict", "Conflicts with the current state"
+    slug, title = "conflict", "Conflicts with the current state"
 
 
 class Replayed(ServiceError):
-    status, slug, title = 409, "replayed", "Already received"
+    slug, title = "replayed", "Already received"
 
 
 class RefusedByChain(ServiceError):
     """The chain would refuse it (checked before accepting): the contract's custom error is named."""
 
-    status, slug, title = 409, "refused-by-chain", "The chain would refuse this"
-
-
-class TooLarge(ServiceError):
-    status, slug, title = 413, "too-large", "Request too large"
+    slug, title = "refused-by-chain", "The chain would refuse this"
 
 
 class Unavailable(ServiceError):
-    status, slug, title = 503, "unavailable", "A service this request needs is unavailable"
+    slug, title = "unavailable", "A service this request needs is unavailable"

@@ -14,7 +14,6 @@ dataset dates itself by it).
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import math
@@ -29,7 +28,15 @@ from sqlalchemy import ColumnElement, delete, exists, func, literal, select, upd
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.models.issue import ISSUE_CATEGORIES, ISSUE_STATUSES, Issue, IssueComment, IssueSupport, searchable
+from backend.domain.vocabulary import Role
+from backend.models.issue import (
+    ISSUE_CATEGORIES,
+    ISSUE_STATUSES,
+    Issue,
+    IssueComment,
+    IssueSupport,
+    searchable,
+)
 from backend.services.context import Services
 from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.services.roles import Principal
@@ -173,15 +180,11 @@ def _fields(issue: Issue, names: tuple[str, ...]) -> dict[str, Any]:
 # ---------------------------------------------------------------------- reading
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands timestamps back without their zone; they were written in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
 
 def _view(issue: Issue, comment_count: int) -> dict[str, Any]:
     return {"id": issue.id, **_fields(issue, IMPORTED), "author": issue.author_address, "source": issue.source,
             "external_id": issue.external_id, "support_count": issue.support_count, "comment_count": comment_count,
-            "created_at": _utc(issue.created_at), "updated_at": _utc(issue.updated_at)}
+            "created_at": issue.created_at, "updated_at": issue.updated_at}
 
 
 def _issue(session: Session, issue_id: int) -> Issue:
@@ -280,7 +283,7 @@ def get(services: Services, issue_id: int) -> dict[str, Any]:
 
 
 def create(services: Services, who: Principal, draft: IssueDraft) -> dict[str, Any]:
-    author = who.require("member", "organisation", "city")
+    author = who.require(Role.MEMBER, Role.ORGANISATION, Role.CITY)
     cleaned = _clean({**draft.__dict__, "status": "open"})
     with services.transaction() as session:
         issue = Issue(**cleaned, author_address=author, source=OWN_SOURCE, support_count=0, extra={})
@@ -312,7 +315,7 @@ def update_issue(services: Services, who: Principal, issue_id: int, changes: Map
 
 
 def support(services: Services, who: Principal, issue_id: int) -> dict[str, Any]:
-    member = who.require("member")
+    member = who.require(Role.MEMBER)
     try:
         with services.transaction() as session:
             _issue(session, issue_id)
@@ -346,7 +349,7 @@ def _count_step(session: Session, issue_id: int, step: int) -> int:
 
 def _comment_view(c: IssueComment) -> dict[str, Any]:
     return {"id": c.id, "issue_id": c.issue_id, "author": c.author_address, "body": c.body,
-            "created_at": _utc(c.created_at)}
+            "created_at": c.created_at}
 
 
 def comments(services: Services, issue_id: int, *, page: int = 1, per_page: int = 20) -> dict[str, Any]:
@@ -364,7 +367,7 @@ def comments(services: Services, issue_id: int, *, page: int = 1, per_page: int 
 
 
 def comment(services: Services, who: Principal, issue_id: int, body: str) -> dict[str, Any]:
-    author = who.require("member", "organisation", "city")
+    author = who.require(Role.MEMBER, Role.ORGANISATION, Role.CITY)
     text = _text(body, "body", MAX_COMMENT, required=True)
     with services.transaction() as session:
         _issue(session, issue_id)
@@ -458,7 +461,7 @@ def import_issues(services: Services, who: Principal, *, source: str, fmt: Liter
                   data: bytes) -> dict[str, Any]:
     """Create or update the issues of an external board's export (`fmt` "csv" or "json"). Broken rows are reported
     and skipped; the good rows are written in one transaction."""
-    who.require("city")
+    who.require(Role.CITY)
     if not SOURCE_PATTERN.match(source) or source == OWN_SOURCE:
         raise InvalidInput(f"source must be a slug like matchbako (a-z, 0-9, -; 2..40) and not {OWN_SOURCE}")
     rows = {"csv": _csv_rows, "json": _json_rows}[fmt](_decode(data))

@@ -33,20 +33,33 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
-from eth_utils import is_address, is_checksum_address, keccak, to_checksum_address
+from eth_utils import is_address, is_checksum_address, to_checksum_address
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from backend.domain.vocabulary import BadgeKind, JobKind, JobStatus, Role
 from backend.models._common import utcnow
 from backend.models.chain import BadgeBalance, BadgeType, MembershipCard, Proposal
-from backend.models.metaverse_event import Attendance, CheckInUse, MetaverseEvent, WebhookDelivery
+from backend.models.metaverse_event import (
+    Attendance,
+    CheckInUse,
+    MetaverseEvent,
+    WebhookDelivery,
+)
 from backend.models.organisation import Organisation
 from backend.models.proposal_document import ProposalDocument
 from backend.models.relay import RelayJob
 from backend.services import relay
 from backend.services.context import Services
-from backend.services.errors import (BadRequest, Conflict, InvalidInput, InvalidSignature, NotAuthenticated, NotFound,
-                                     Replayed)
+from backend.services.errors import (
+    BadRequest,
+    Conflict,
+    InvalidInput,
+    InvalidSignature,
+    NotAuthenticated,
+    NotFound,
+    Replayed,
+)
 from backend.services.roles import Principal
 
 #: Check-in codes are read aloud or shown in a 3D space: no 0/O, 1/I/L look-alikes.
@@ -59,7 +72,6 @@ MAX_WEBHOOK_ATTENDEES = 1000
 MAX_DELIVERY_ID = 80
 #: A signed check-in is accepted this long after (or before) its `timestamp`.
 CHECK_IN_FRESHNESS = 300
-ATTENDANCE_KIND = 0
 NOT_A_MEMBER = "not a member: no badge"
 ALREADY_HELD = "already holds this badge"
 
@@ -95,10 +107,6 @@ class EventIn:
     proposal_id: int | None
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite hands timestamps back without their zone; they are stored in UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
 
 def _code_hash(code: str) -> str:
     """SHA-256 of the code as announced; what a person types for "K7MQ2XPA" may have any case, spaces, a hyphen."""
@@ -106,9 +114,9 @@ def _code_hash(code: str) -> str:
 
 
 def _state(event: MetaverseEvent, now: dt.datetime) -> str:
-    if now < _utc(event.starts_at):
+    if now < event.starts_at:
         return "upcoming"
-    return "ongoing" if now <= _utc(event.ends_at) else "ended"
+    return "ongoing" if now <= event.ends_at else "ended"
 
 
 def _event(session: Session, event_id: int) -> MetaverseEvent:
@@ -142,10 +150,10 @@ def _counts(session: Session, event_ids: list[int]) -> dict[int, tuple[int, int]
 def _view(event: MetaverseEvent, counts: tuple[int, int], now: dt.datetime) -> dict[str, Any]:
     return {"id": event.id, "organisation_id": event.organisation_id, "title_ja": event.title_ja,
             "title_en": event.title_en, "description": event.description, "space": event.space,
-            "starts_at": _utc(event.starts_at), "ends_at": _utc(event.ends_at), "state": _state(event, now),
+            "starts_at": event.starts_at, "ends_at": event.ends_at, "state": _state(event, now),
             "badge_type_id": event.badge_type_id,
             "proposal_id": None if event.proposal_id is None else str(event.proposal_id),
-            "attendance_count": counts[0], "badges_minted": counts[1], "created_at": _utc(event.created_at)}
+            "attendance_count": counts[0], "badges_minted": counts[1], "created_at": event.created_at}
 
 
 # ---------------------------------------------------------------------- events
@@ -160,7 +168,7 @@ def _proposal_known(session: Session, chain_id: int, proposal_id: int) -> bool:
 def create(services: Services, who: Principal, data: EventIn) -> dict[str, Any]:
     """Create an event of the signed-in organisation. The check-in code and the webhook secret are in the answer
     and nowhere else: only the code's hash is kept, and the secret is never shown again."""
-    who.require("organisation")
+    who.require(Role.ORGANISATION)
     starts_at, ends_at = data.starts_at, data.ends_at
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         raise InvalidInput("starts_at and ends_at must carry a time zone (e.g. 2026-05-01T19:00:00+09:00)")
@@ -177,7 +185,7 @@ def create(services: Services, who: Principal, data: EventIn) -> dict[str, Any]:
         if badge_type is None or badge_type.issuer != org.issuer_address:
             raise InvalidInput(f"badge type {data.badge_type_id} is not a badge type of {org.name_en} as indexed "
                                "(a badge type just created appears once its job is confirmed and indexed)")
-        if badge_type.kind != ATTENDANCE_KIND:
+        if badge_type.kind != BadgeKind.ATTENDANCE:
             raise InvalidInput(f"badge type {data.badge_type_id} is not an attendance badge type")
         if data.proposal_id is not None and not _proposal_known(session, chain_id, data.proposal_id):
             raise InvalidInput(f"no proposal {data.proposal_id}")
@@ -316,7 +324,7 @@ def record_webhook(services: Services, event_id: int, *, timestamp: str | None, 
     attendance, so a delivery that failed can be sent again with the same id, and one that succeeded cannot."""
     with services.session() as session:
         event = _event(session, event_id)
-        secret, starts_at, ends_at = event.webhook_secret, _utc(event.starts_at), _utc(event.ends_at)
+        secret, starts_at, ends_at = event.webhook_secret, event.starts_at, event.ends_at
     _authenticate_webhook(secret, timestamp, delivery_id, signature, body,
                           tolerance=services.settings.webhook_tolerance)
     attended, repeats, rejected = _attendees(body, starts_at, ends_at, utcnow())
@@ -369,7 +377,7 @@ def check_in(services: Services, event_id: int, *, attendee: str, code: str, tim
                            "sign a fresh one (GET /events/{id}/check-in-typed-data)")
     with services.transaction() as session:
         event = _lock(session, event_id)
-        starts_at, ends_at = _utc(event.starts_at), _utc(event.ends_at)
+        starts_at, ends_at = event.starts_at, event.ends_at
         if not starts_at <= now <= ends_at:
             raise Conflict(f"outside the event window: check-ins are accepted from {starts_at.isoformat()} to "
                            f"{ends_at.isoformat()}", starts_at=starts_at.isoformat(), ends_at=ends_at.isoformat())
@@ -381,7 +389,7 @@ def check_in(services: Services, event_id: int, *, attendee: str, code: str, tim
         recorded = _record(session, event, {attendee: now}, "check-in")
         attendance = session.get(Attendance, (event_id, attendee))
         return {"event_id": event_id, "attendee": attendee, "source": attendance.source,
-                "attended_at": _utc(attendance.attended_at), "duplicate": recorded == 0}
+                "attended_at": attendance.attended_at, "duplicate": recorded == 0}
 
 
 def my_attendance(services: Services, who: Principal, event_id: int) -> dict[str, Any]:
@@ -399,15 +407,15 @@ def my_attendance(services: Services, who: Principal, event_id: int) -> dict[str
             badge["status"] = "not-a-member"
         elif attendance.badge_note == ALREADY_HELD:
             badge["status"] = "already-held"
-        elif job is not None and job.status in ("included", "confirmed"):  # on chain (included: not final yet)
+        elif job is not None and job.status in (JobStatus.INCLUDED.value, JobStatus.CONFIRMED.value):  # on chain (included: not final yet)
             badge.update(status="minted", tx_hash=job.tx_hash)
-        elif job is not None and job.status == "failed":
+        elif job is not None and job.status == JobStatus.FAILED.value:
             badge.update(status="failed", note=job.error)
         elif job is None:
             badge["note"] = "badges are minted after the event ends"
         return {"event_id": event_id, "badge_type_id": event.badge_type_id, "attendee": address,
-                "source": attendance.source, "attended_at": _utc(attendance.attended_at),
-                "recorded_at": _utc(attendance.recorded_at), "badge": badge}
+                "source": attendance.source, "attended_at": attendance.attended_at,
+                "recorded_at": attendance.recorded_at, "badge": badge}
 
 
 # ---------------------------------------------------------------------- badges
@@ -424,11 +432,11 @@ def _plan(services: Services, event_id: int, *, requested_by: str | None = None,
     new_jobs: list[str] = []
     with services.transaction() as session:
         event = _lock(session, event_id)
-        if _utc(event.ends_at) > now:
+        if event.ends_at > now:
             return []
         if retry_failed:
             failed = list(session.scalars(select(RelayJob.id).where(RelayJob.id.in_(_mint_job_ids(event_id)),
-                                                                    RelayJob.status == "failed")))
+                                                                    RelayJob.status == JobStatus.FAILED.value)))
             if failed:
                 session.execute(update(Attendance).where(Attendance.event_id == event_id,
                                                          Attendance.mint_job_id.in_(failed)).values(mint_job_id=None))
@@ -447,7 +455,7 @@ def _plan(services: Services, event_id: int, *, requested_by: str | None = None,
             select(minted.attendee).join(MetaverseEvent, MetaverseEvent.id == minted.event_id)
             .join(RelayJob, RelayJob.id == minted.mint_job_id)
             .where(MetaverseEvent.badge_type_id == event.badge_type_id, minted.attendee.in_(waiting),
-                   RelayJob.status.in_(("pending", "submitted", "included", "confirmed")))))
+                   RelayJob.status != JobStatus.FAILED.value)))
         for note, who in ((NOT_A_MEMBER, [a for a in attendees if a not in members]),
                           (ALREADY_HELD, [a for a in attendees if a in members and a in held])):
             if who:
@@ -459,11 +467,11 @@ def _plan(services: Services, event_id: int, *, requested_by: str | None = None,
             prefix = f"mint-badges:{chain_id}:{event_id}:"
             # Batch numbers continue after earlier passes (late attendance, retried batches): keys never repeat.
             batch_no = session.scalar(select(func.count()).select_from(RelayJob).where(
-                RelayJob.kind == "mint-badges", RelayJob.dedupe_key.startswith(prefix)))
+                RelayJob.kind == JobKind.MINT_BADGES.value, RelayJob.dedupe_key.startswith(prefix)))
             for start in range(0, len(recipients), batch_size):
                 batch = recipients[start:start + batch_size]
                 job, _ = relay.accept(
-                    session, kind="mint-badges", dedupe_key=f"{prefix}{batch_no}",
+                    session, kind=JobKind.MINT_BADGES.value, dedupe_key=f"{prefix}{batch_no}",
                     requested_by=requested_by or org.issuer_address, signer=f"organisation:{org.id}",
                     sender=org.issuer_address,
                     payload={"badge_type_id": event.badge_type_id, "recipients": batch, "event_id": event_id})
@@ -493,8 +501,8 @@ def mint_badges_now(services: Services, who: Principal, event_id: int) -> list[r
     with services.session() as session:
         event = _event(session, event_id)
         address = who.require_organisation(event.organisation_id)
-        if _utc(event.ends_at) > utcnow():
-            raise Conflict(f"event {event_id} ends at {_utc(event.ends_at).isoformat()}: badges are minted after it")
+        if event.ends_at > utcnow():
+            raise Conflict(f"event {event_id} ends at {event.ends_at.isoformat()}: badges are minted after it")
     _plan(services, event_id, requested_by=address, retry_failed=True)
     with services.session() as session:
         jobs = session.scalars(select(RelayJob).where(RelayJob.id.in_(_mint_job_ids(event_id)))

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from backend.domain import SUPPRESS_BELOW
+from backend.domain.vocabulary import Category, OutcomeStatus, Segment
 from backend.models.chain import Block, IndexerCursor, Outcome, Proposal, Tally
 from backend.models.issue import Issue
 from backend.models.metaverse_event import Attendance, MetaverseEvent
@@ -31,9 +32,6 @@ from backend.models.organisation import Organisation
 from backend.models.proposal_document import ProposalDocument
 from backend.services.context import Services
 from backend.services.errors import InvalidInput, NotFound
-from backend.services.outcomes import STATUS_NAMES
-from backend.services.proposals import CATEGORY_NAMES
-from backend.services.roles import SEGMENTS
 
 LICENCE = {"name": "CC BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/",
            "attribution": "Kanazawa co-creation DAO / 金沢市"}
@@ -76,7 +74,7 @@ def _chain_updated(session: Session, chain_id: int) -> dt.datetime | None:
 def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).isoformat(timespec="seconds")
+    return value.isoformat(timespec="seconds")
 
 
 # ---------------------------------------------------------------------- datasets
@@ -101,7 +99,7 @@ def _proposals(session: Session, chain_id: int) -> Iterator[dict[str, Any]]:
         # backend/services/proposals.py `summary`).
         ours = p.document_cid is not None and p.document_uri == f"ipfs://{p.document_cid}"
         f, a, ab = totals.get(p.proposal_id, (0, 0, 0))
-        yield {"proposal_id": str(p.proposal_id), "category": CATEGORY_NAMES.get(p.category, str(p.category)),
+        yield {"proposal_id": str(p.proposal_id), "category": Category.word_of(p.category),
                "title_ja": title_ja, "title_en": title_en, "lifecycle": p.lifecycle, "vote_start_block": p.vote_start,
                "vote_end_block": p.vote_end, "for_votes": f, "against_votes": a, "abstain_votes": ab,
                "document_uri": p.document_uri if ours else None, "document_hash": p.document_hash if ours else None,
@@ -114,7 +112,7 @@ def _results_by_segment(session: Session, chain_id: int) -> Iterator[dict[str, A
     for t in rows:
         total = t.for_votes + t.against_votes + t.abstain_votes
         hidden = total < SUPPRESS_BELOW
-        yield {"proposal_id": str(t.proposal_id), "segment": SEGMENTS.get(t.segment, str(t.segment)),
+        yield {"proposal_id": str(t.proposal_id), "segment": Segment.word_of(t.segment),
                "total_votes": _suppress(total), "for_votes": None if hidden else t.for_votes,
                "against_votes": None if hidden else t.against_votes,
                "abstain_votes": None if hidden else t.abstain_votes, "suppressed": hidden}
@@ -123,7 +121,7 @@ def _results_by_segment(session: Session, chain_id: int) -> Iterator[dict[str, A
 def _outcomes(session: Session, chain_id: int) -> Iterator[dict[str, Any]]:
     for o in session.scalars(select(Outcome).where(Outcome.chain_id == chain_id)
                              .order_by(Outcome.block_number, Outcome.log_index)):
-        yield {"proposal_id": str(o.proposal_id), "version": o.version, "status": STATUS_NAMES.get(o.status, str(o.status)),
+        yield {"proposal_id": str(o.proposal_id), "version": o.version, "status": OutcomeStatus.word_of(o.status),
                "report_uri": o.report_uri, "content_hash": o.content_hash, "block_number": o.block_number,
                "tx_hash": o.tx_hash}
 

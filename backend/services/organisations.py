@@ -18,15 +18,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from backend.chain import eip712
+from backend.domain.vocabulary import BadgeKind, ChainRole, JobKind, Role
 from backend.models.chain import BadgeType, MembershipCard, RoleMember
 from backend.models.organisation import Invitation, Organisation
 from backend.services import documents, relay
 from backend.services.context import Services
 from backend.services.errors import Conflict, InvalidInput, NotFound
-from backend.services.roles import ISSUER_ROLE, Principal
+from backend.services.roles import Principal
 
 MAX_INVITATION_LIFETIME = 90 * 24 * 3600
-BADGE_KINDS = {"attendance": 0, "cultural-work": 1, "perk": 2}
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class OrganisationIn:
 def _view(session, services: Services, org: Organisation) -> dict[str, Any]:
     granted = session.scalar(select(RoleMember.account).where(
         RoleMember.chain_id == services.chain_id, RoleMember.contract == "MembershipCard",
-        RoleMember.role == ISSUER_ROLE, RoleMember.account == org.issuer_address)) is not None
+        RoleMember.role == ChainRole.ISSUER_ROLE.value, RoleMember.account == org.issuer_address)) is not None
     cards = session.scalar(select(func.count()).select_from(MembershipCard).where(
         MembershipCard.chain_id == services.chain_id, MembershipCard.issuer == org.issuer_address,
         MembershipCard.active.is_(True))) or 0
@@ -52,7 +52,7 @@ def _view(session, services: Services, org: Organisation) -> dict[str, Any]:
 
 
 def register(services: Services, who: Principal, data: OrganisationIn) -> tuple[dict[str, Any], relay.JobView]:
-    city = who.require("city")
+    city = who.require(Role.CITY)
     if not is_checksum_address(data.admin_address):
         raise InvalidInput("admin_address must be an EIP-55 checksummed address")
     try:
@@ -63,7 +63,7 @@ def register(services: Services, who: Principal, data: OrganisationIn) -> tuple[
             session.add(org)
             session.flush()  # the id derives the issuer key
             org.issuer_address = services.keys.organisation(org.id).address
-            job, _ = relay.accept(session, kind="grant-issuer", dedupe_key=f"grant-issuer:{services.chain_id}:{org.id}",
+            job, _ = relay.accept(session, kind=JobKind.GRANT_ISSUER.value, dedupe_key=f"grant-issuer:{services.chain_id}:{org.id}",
                                   requested_by=city, signer="city", sender=services.keys.city.address,
                                   payload={"account": org.issuer_address, "organisation_id": org.id})
             org.grant_job_id = job.id
@@ -122,8 +122,10 @@ def invite(services: Services, who: Principal, organisation_id: int, *, invitee:
 def create_badge_type(services: Services, who: Principal, organisation_id: int, *, name: str, description: str,
                       image: str | None, kind: str, soulbound: bool, max_supply: int) -> relay.JobView:
     address = who.require_organisation(organisation_id)
-    if kind not in BADGE_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(BADGE_KINDS)}")
+    try:
+        kind_number = BadgeKind.of_word(kind)
+    except ValueError as exc:
+        raise InvalidInput(f"kind: {exc}", field="kind") from None
     with services.transaction() as session:
         org = _organisation(session, organisation_id)
         metadata = {"name": name, "description": description, "image": image,
@@ -132,21 +134,20 @@ def create_badge_type(services: Services, who: Principal, organisation_id: int, 
         cid, _hash = documents.pin_json(services, session, kind="badge-metadata", document=metadata,
                                         pinned_by=address)
         job, created = relay.accept(
-            session, kind="create-badge-type", dedupe_key=f"create-badge-type:{services.chain_id}:{secrets.token_hex(16)}",
+            session, kind=JobKind.CREATE_BADGE_TYPE.value, dedupe_key=f"create-badge-type:{services.chain_id}:{secrets.token_hex(16)}",
             requested_by=address, signer=f"organisation:{organisation_id}", sender=org.issuer_address,
             payload={"uri": f"ipfs://{cid}", "max_supply": max_supply, "soulbound": soulbound,
-                     "kind": BADGE_KINDS[kind], "organisation_id": organisation_id})
+                     "kind": int(kind_number), "organisation_id": organisation_id})
         view = relay.JobView.of(job)
     services.dispatch(view.id)
     return view
 
 
 def badge_types(services: Services, organisation_id: int) -> list[dict[str, Any]]:
-    kinds = {v: k for k, v in BADGE_KINDS.items()}
     with services.session() as session:
         org = _organisation(session, organisation_id)
         rows = session.scalars(select(BadgeType).where(BadgeType.chain_id == services.chain_id,
                                                        BadgeType.issuer == org.issuer_address)
                                .order_by(BadgeType.badge_type_id))
-        return [{"badge_type_id": t.badge_type_id, "kind": kinds.get(t.kind, str(t.kind)), "soulbound": t.soulbound,
+        return [{"badge_type_id": t.badge_type_id, "kind": BadgeKind.word_of(t.kind), "soulbound": t.soulbound,
                  "max_supply": t.max_supply, "uri": t.uri, "block_number": t.block_number} for t in rows]

@@ -11,6 +11,7 @@ from typing import Any
 from eth_utils import keccak
 from sqlalchemy import func, select
 
+from backend.domain.vocabulary import JobKind, OutcomeStatus, Role
 from backend.errors import KanazawaDaoError
 from backend.models.chain import Outcome
 from backend.models.proposal_document import ProposalDocument
@@ -21,22 +22,22 @@ from backend.services.roles import Principal
 
 log = logging.getLogger(__name__)
 
-STATUSES = {"adopted": 1, "rejected": 2, "in-progress": 3, "implemented": 4, "abandoned": 5}
-STATUS_NAMES = {v: k for k, v in STATUSES.items()}
 REPORT_SCHEMA = "kanazawa-dao/outcome-report/v1"
 
 
 def outcome_view(o: Outcome) -> dict[str, Any]:
-    return {"proposal_id": str(o.proposal_id), "version": o.version, "status": STATUS_NAMES.get(o.status, str(o.status)),
+    return {"proposal_id": str(o.proposal_id), "version": o.version, "status": OutcomeStatus.word_of(o.status),
             "report_uri": o.report_uri, "content_hash": o.content_hash, "publisher": o.publisher,
             "block_number": o.block_number, "tx_hash": o.tx_hash}
 
 
 def publish(services: Services, who: Principal, proposal_id: int, *, status: str, summary_ja: str, summary_en: str,
             body_ja: str, body_en: str, links: list[str]) -> relay.JobView:
-    city = who.require("city")
-    if status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+    city = who.require(Role.CITY)
+    try:
+        number = OutcomeStatus.of_word(status)
+    except ValueError as exc:
+        raise InvalidInput(f"status: {exc}", field="status") from None
     report = {"schema": REPORT_SCHEMA, "proposal_id": str(proposal_id), "status": status,
               "summary": {"ja": summary_ja, "en": summary_en}, "body": {"ja": body_ja, "en": body_en},
               "links": links, "publisher": city}
@@ -46,14 +47,14 @@ def publish(services: Services, who: Principal, proposal_id: int, *, status: str
                                                pinned_by=city)
         # Unknown proposal, voting not ended, ...: refused now with the registry's own error.
         chain_checks.would_succeed(services, registry.functions.publishOutcome(
-            proposal_id, STATUSES[status], f"ipfs://{cid}", bytes.fromhex(content_hash[2:])), services.keys.city.address)
+            proposal_id, number, f"ipfs://{cid}", bytes.fromhex(content_hash[2:])), services.keys.city.address)
         count = session.scalar(select(func.count()).select_from(Outcome).where(
             Outcome.chain_id == services.chain_id, Outcome.proposal_id == proposal_id)) or 0
         job, _ = relay.accept(
-            session, kind="publish-outcome",
+            session, kind=JobKind.PUBLISH_OUTCOME.value,
             dedupe_key=f"publish-outcome:{services.chain_id}:{proposal_id}:{cid}:{count}",
             requested_by=city, signer="city", sender=services.keys.city.address,
-            payload={"proposal_id": str(proposal_id), "status": STATUSES[status], "report_uri": f"ipfs://{cid}",
+            payload={"proposal_id": str(proposal_id), "status": int(number), "report_uri": f"ipfs://{cid}",
                      "content_hash": content_hash})
         view = relay.JobView.of(job)
     services.dispatch(view.id)
@@ -83,22 +84,28 @@ def feed(services: Services, *, page: int, per_page: int) -> dict[str, Any]:
 VERIFIED, MISMATCH, UNAVAILABLE = "verified", "mismatch", "unavailable"
 
 
-def verify_content(services: Services, *, uri: str | None, content_hash: str | None) -> dict[str, Any]:
+def verify_content(services: Services, *, uri: str | None, content_hash: str | None,
+                   data: bytes | None = None) -> dict[str, Any]:
     """Fetch the bytes `uri` (ipfs://<cid>) names from the content store and compare their keccak-256 with
     `content_hash`, the hash the chain recorded (an outcome's content hash, a proposal's document hash).
 
+    `data`: the content's bytes when the caller read them already (verified against the CID), not fetched again.
     Never raises for a missing or bad document: a public page shows why it could not be verified.
     Returns `status` (verified, mismatch, unavailable), `uri`, `content_hash`, `computed_hash` (None when no bytes
     were read), `detail` (why, in English) and `document` (the parsed JSON, None unless the bytes are JSON).
     """
-    from backend.ipfs.store import ContentIntegrityError, parse_ipfs_uri  # as Services.content: only when used
+    from backend.ipfs.store import (  # as Services.content: only when used
+        ContentIntegrityError,
+        parse_ipfs_uri,
+    )
 
     result: dict[str, Any] = {"uri": uri, "content_hash": content_hash, "computed_hash": None, "document": None}
     if not uri or not content_hash:
         return {**result, "status": UNAVAILABLE, "detail": "the chain records no content URI or hash for it"}
     try:
         cid = parse_ipfs_uri(uri)
-        data = services.content.get(cid)
+        if data is None:
+            data = services.content.get(cid)
     except ContentIntegrityError as exc:
         # The store's bytes do not even hash to the CID: whatever they are, they are not the published content.
         # (Its message names CIDs and sizes only: `ipfs.store.verify`.)

@@ -16,6 +16,7 @@ titles and actions are the proposal's: `check_document`).
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,15 @@ from sqlalchemy.orm import defer
 
 from backend.chain.jsonrpc import JsonRpcUnavailable
 from backend.domain import SUPPRESS_BELOW, proposal_description
+from backend.domain.vocabulary import (
+    Category,
+    ChainRole,
+    JobKind,
+    JobStatus,
+    ProposalState,
+    Role,
+    Segment,
+)
 from backend.models.chain import IndexerCursor, Outcome, Proposal, Tally, Vote
 from backend.models.issue import Issue
 from backend.models.metaverse_event import Attendance, MetaverseEvent
@@ -32,12 +42,16 @@ from backend.models.proposal_document import ProposalDocument, ProposalIssue
 from backend.models.relay import RelayJob
 from backend.services import chain_checks, documents, relay
 from backend.services.context import Services
-from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound, RefusedByChain, Unavailable
-from backend.services.roles import SEGMENTS, Principal
+from backend.services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RefusedByChain,
+    Unavailable,
+)
+from backend.services.roles import Principal
 
-CATEGORIES = {"culture": 0, "town-planning": 1}
-CATEGORY_NAMES = {v: k for k, v in CATEGORIES.items()}
-STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"]
 MAX_ACTIONS = 10
 DOCUMENT_SCHEMA = "kanazawa-dao/proposal-document/v1"
 
@@ -81,13 +95,15 @@ def _check_rule(session, services: Services, who: Principal, issue_ids: list[int
 
 
 def draft(services: Services, who: Principal, d: ProposalDraft) -> dict[str, Any]:
-    author = who.require("member", "city")
+    author = who.require(Role.MEMBER, Role.CITY)
     for name, title in (("title_ja", d.title_ja), ("title_en", d.title_en)):
         why = proposal_description.check_title(title)
         if why is not None:
             raise InvalidInput(f"{name} {why}", field=name)
-    if d.category not in CATEGORIES:
-        raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}")
+    try:
+        category = Category.of_word(d.category)
+    except ValueError as exc:
+        raise InvalidInput(f"category: {exc}", field="category") from None
     if len(d.actions) > MAX_ACTIONS:
         raise InvalidInput(f"at most {MAX_ACTIONS} on-chain actions")
     for a in d.actions:
@@ -106,13 +122,13 @@ def draft(services: Services, who: Principal, d: ProposalDraft) -> dict[str, Any
     calldatas = ["0x" + a.calldata.removeprefix("0x").lower() for a in actions]
 
     with services.transaction() as session:
-        result = _submit_draft(services, session, who, d, author, targets, values, calldatas)
+        result = _submit_draft(services, session, who, d, category, author, targets, values, calldatas)
     services.dispatch(result["job"].id)
     return result
 
 
-def _submit_draft(services: Services, session, who: Principal, d: ProposalDraft, author: str, targets: list[str],
-                  values: list[int], calldatas: list[str]) -> dict[str, Any]:
+def _submit_draft(services: Services, session, who: Principal, d: ProposalDraft, category: Category, author: str,
+                  targets: list[str], values: list[int], calldatas: list[str]) -> dict[str, Any]:
     """`draft`'s one transaction: pin the document, check the rule and the chain, accept the propose job."""
     issues = _check_rule(session, services, who, d.issue_ids)
     document = {
@@ -137,14 +153,14 @@ def _submit_draft(services: Services, session, who: Principal, d: ProposalDraft,
         return {"proposal_id": str(proposal_id), **drafted,
                 "job": relay.JobView.of(session.get(RelayJob, submitted.relay_job_id, populate_existing=True))}
     chain_checks.would_succeed(services, gov.functions.proposeWithCategory(
-        targets, values, raw_calldatas, description, CATEGORIES[d.category]), services.keys.relayer.address)
+        targets, values, raw_calldatas, description, int(category)), services.keys.relayer.address)
     job, _ = relay.accept(
-        session, kind="propose", dedupe_key=f"propose:{services.chain_id}:{proposal_id}", requested_by=author,
+        session, kind=JobKind.PROPOSE.value, dedupe_key=f"propose:{services.chain_id}:{proposal_id}", requested_by=author,
         signer="relayer", sender=services.keys.relayer.address,
-        payload={"proposal_id": str(proposal_id), "description": description, "category": CATEGORIES[d.category],
+        payload={"proposal_id": str(proposal_id), "description": description, "category": int(category),
                  "actions": {"targets": targets, "values": [str(v) for v in values], "calldatas": calldatas}})
     doc = ProposalDocument(chain_id=services.chain_id, proposal_id=proposal_id, author_address=author,
-                           category=CATEGORIES[d.category], title_ja=d.title_ja, title_en=d.title_en,
+                           category=int(category), title_ja=d.title_ja, title_en=d.title_en,
                            document_cid=cid, document_hash=content_hash, description=description,
                            actions=document["actions"], relay_job_id=job.id)
     session.add(doc)
@@ -159,7 +175,7 @@ def _reopen_if_gone(services: Services, session, gov, submitted: ProposalDocumen
     reorg deeper than `confirmations` took it): put the job back to relaying. False when the proposal stands (or its
     job is still on its way, or failed)."""
     job = session.get(RelayJob, submitted.relay_job_id)
-    if job is None or job.status != "confirmed":
+    if job is None or job.status != JobStatus.CONFIRMED.value:
         return False
     if chain_checks.call(services, gov.functions.proposalSnapshot(submitted.proposal_id)) != 0:
         return False
@@ -169,14 +185,15 @@ def _reopen_if_gone(services: Services, session, gov, submitted: ProposalDocumen
 # ---------------------------------------------------------------------- carrying out
 
 #: The step, the governor state it needs, and what the proposal is after it.
-STEPS = {"queue": "Succeeded", "execute": "Queued"}
+STEPS = {"queue": ProposalState.SUCCEEDED.word, "execute": ProposalState.QUEUED.word}
+STEP_KINDS = {"queue": JobKind.QUEUE_PROPOSAL, "execute": JobKind.EXECUTE_PROPOSAL}
 
 
 def advance(services: Services, who: Principal, proposal_id: int, step: str) -> relay.JobView:
     """Queue a succeeded proposal in the timelock, or execute a queued one whose delay has passed. Both are open
     to anyone on chain; the service pays the gas for the city, which carries decisions out (and so decides when
     the timelock's delay starts). The relayer submits it; the governor's own error refuses a call too early."""
-    city = who.require("city")
+    city = who.require(Role.CITY)
     if step not in STEPS:
         raise InvalidInput(f"step must be one of {', '.join(STEPS)}")
     gov = services.contract("CityGovernor")
@@ -194,14 +211,14 @@ def advance(services: Services, who: Principal, proposal_id: int, step: str) -> 
         chain_checks.would_succeed(services, call, services.keys.relayer.address)
         # One live request per step; a failed one (e.g. the chain moved on) may be asked again.
         failed = session.scalar(select(func.count()).select_from(RelayJob).where(
-            RelayJob.kind == f"{step}-proposal", RelayJob.status == "failed",
+            RelayJob.kind == STEP_KINDS[step].value, RelayJob.status == JobStatus.FAILED.value,
             RelayJob.dedupe_key.startswith(f"{step}-proposal:{services.chain_id}:{proposal_id}:")))
         job, _ = relay.accept(
-            session, kind=f"{step}-proposal", dedupe_key=f"{step}-proposal:{services.chain_id}:{proposal_id}:{failed}",
+            session, kind=STEP_KINDS[step].value, dedupe_key=f"{step}-proposal:{services.chain_id}:{proposal_id}:{failed}",
             requested_by=city, signer="relayer", sender=services.keys.relayer.address,
             payload={"proposal_id": str(proposal_id), "targets": p.targets, "values": p.values,
                      "calldatas": p.calldatas, "description_hash": "0x" + keccak(text=p.description).hex()})
-        if job.status == "confirmed" and relay.reopen(session, job.id):
+        if job.status == JobStatus.CONFIRMED.value and relay.reopen(session, job.id):
             # Confirmed, yet the governor says the step is still to do: a reorg deeper than `confirmations` took it.
             job = session.get(RelayJob, job.id, populate_existing=True)
         view = relay.JobView.of(job)
@@ -212,52 +229,42 @@ def advance(services: Services, who: Principal, proposal_id: int, step: str) -> 
 # ---------------------------------------------------------------------- reading
 
 
-def _live_state(services: Services, proposal_id: int, fallback: str) -> str:
-    """The governor's state now; when the chain does not answer, what the indexer recorded."""
+#: What the index's life cycle says when the governor cannot be asked: only the final ones name a state; a proposal
+#: merely created is in a state the index alone cannot tell (Pending, Active, Defeated, Succeeded, Expired).
+_LIFECYCLE_STATES = {"queued": ProposalState.QUEUED, "executed": ProposalState.EXECUTED,
+                     "canceled": ProposalState.CANCELED}
+UNKNOWN_STATE = "Unknown"
+
+
+def _live_state(services: Services, proposal_id: int, lifecycle: str) -> str:
+    """The governor's state now. When the chain does not answer: the final state the index recorded, or
+    "Unknown" (never a state name the governor does not have)."""
     try:
-        (state,) = chain_checks.call_many(services, [cached_contract(services, "CityGovernor").functions.state(proposal_id)])
-        return STATES[state]
+        (state,) = chain_checks.call_many(services, [services.contract("CityGovernor").functions.state(proposal_id)])
+        return ProposalState(state).word
     except (Unavailable, RefusedByChain):
-        return fallback.capitalize()
-
-
-#: Contract objects per (web3 instance, address): web3 builds one in ~30 ms of CPU (it validates and indexes the
-#: whole ABI), more than the rest of a request; they hold no per-call state, so one serves every request.
-_CONTRACTS: dict[tuple[int, str], tuple[Any, Any]] = {}
-
-
-def cached_contract(services: Services, name: str):
-    w3 = services.chain.w3
-    key = (id(w3), services.deployment.contracts[name].address)
-    cached = _CONTRACTS.get(key)
-    if cached is None or cached[0] is not w3:
-        cached = _CONTRACTS[key] = (w3, services.contract(name))
-    return cached[1]
-
-
-#: Answers of the chain about a final past block (the governor's quorum at a snapshot, the card supply at a block),
-#: which can never change, keyed by chain, contract address, function and block. Only blocks at least
-#: `confirmations` below the head go in: a reorg within that depth may change the answer (a card revoked before
-#: the snapshot in the new branch), and a cached answer would then show a state the governor does not have.
-_PAST: dict[tuple[int, str, str, int], int] = {}
-_PAST_LIMIT = 100_000
+        known = _LIFECYCLE_STATES.get(lifecycle)
+        return known.word if known is not None else UNKNOWN_STATE
 
 
 class PastReads:
-    """One request's reads of the chain at past blocks: final ones from (and into) `_PAST`, the others read for
-    this request only. `prefetch` reads what is missing in one batch (a page of the proposal list may need twenty
+    """One request's reads of the chain at past blocks (the governor's quorum at a snapshot, the card supply at a
+    block). Answers about a final block (at least `confirmations` below the head) can never change: they come from
+    and go into `services.past_values`; a reorg within that depth may change the others (a card revoked before the
+    snapshot in the new branch), which are read for this request only, so no state the governor does not have is
+    ever shown. `prefetch` reads what is missing in one batch (a page of the proposal list may need twenty
     quorums: one round trip instead of twenty)."""
 
     def __init__(self, services: Services, head: int | None) -> None:
         self.services = services
         self.final_to = -1 if head is None else head - max(1, services.settings.confirmations)
-        self.recent: dict[tuple[int, str, str, int], int] = {}
+        self.recent: dict[tuple[str, str, int], int] = {}
 
-    def _key(self, contract: str, fn_name: str, block: int) -> tuple[int, str, str, int]:
-        return (self.services.chain_id, self.services.deployment.contracts[contract].address, fn_name, block)
+    def _key(self, contract: str, fn_name: str, block: int) -> tuple[str, str, int]:
+        return (contract, fn_name, block)
 
-    def _known(self, key: tuple[int, str, str, int]) -> int | None:
-        value = _PAST.get(key)
+    def _known(self, key: tuple[str, str, int]) -> int | None:
+        value = self.services.past_values.get(key)
         return value if value is not None else self.recent.get(key)
 
     def prefetch(self, wanted: list[tuple[str, str, int]]) -> None:
@@ -265,15 +272,16 @@ class PastReads:
         missing = list(dict.fromkeys(w for w in wanted if self._known(self._key(*w)) is None))
         if not missing:
             return
-        answers = chain_checks.call_many(self.services, [getattr(cached_contract(self.services, c).functions, f)(b)
+        answers = chain_checks.call_many(self.services, [getattr(self.services.contract(c).functions, f)(b)
                                                          for c, f, b in missing], refusals="return")
-        if len(_PAST) + len(missing) > _PAST_LIMIT:
-            _PAST.clear()
         for (contract, fn_name, block), value in zip(missing, answers):
             if isinstance(value, RefusedByChain):
                 continue
             key = self._key(contract, fn_name, block)
-            (_PAST if block <= self.final_to else self.recent)[key] = value
+            if block <= self.final_to:
+                self.services.past_values.put(key, value)
+            else:
+                self.recent[key] = value
 
     def get(self, contract: str, fn_name: str, block: int) -> int:
         key = self._key(contract, fn_name, block)
@@ -281,7 +289,7 @@ class PastReads:
             self.prefetch([(contract, fn_name, block)])
         value = self._known(key)
         if value is None:  # refused: ask again to raise the refusal
-            fn = getattr(cached_contract(self.services, contract).functions, fn_name)(block)
+            fn = getattr(self.services.contract(contract).functions, fn_name)(block)
             return chain_checks.call_many(self.services, [fn])[0]
         return value
 
@@ -290,7 +298,7 @@ def _head(services: Services) -> int | None:
     """The chain's current block, read once per request (None when the chain does not answer), through the cheap
     reader: web3's `eth.block_number` costs more than the answer."""
     try:
-        return int(services.chain.reads.request("eth_blockNumber", []), 16)
+        return int(services.chain.rpc.call("eth_blockNumber"), 16)
     except (Unavailable, JsonRpcUnavailable, TypeError, ValueError):  # no chain client, no answer, not a number
         return None
 
@@ -315,33 +323,33 @@ def _state(services: Services, p: Proposal, tallies: dict[str, Any], head: int |
     (then what the indexer recorded).
     """
     if p.lifecycle == "canceled":
-        return "Canceled"
+        return ProposalState.CANCELED.word
     if p.lifecycle == "executed":
-        return "Executed"
+        return ProposalState.EXECUTED.word
     if p.lifecycle != "created" or head is None or p.block_number > past.final_to:
         return _live_state(services, p.proposal_id, p.lifecycle)  # (a proposal not final yet: the chain decides)
     if p.vote_start >= head:
-        return "Pending"
+        return ProposalState.PENDING.word
     if p.vote_end >= head:
-        return "Active"
+        return ProposalState.ACTIVE.word
     if p.vote_end > indexed_to or p.vote_end > past.final_to:
         return _live_state(services, p.proposal_id, p.lifecycle)
     try:
         quorum = past.get("CityGovernor", "quorum", p.vote_start)
     except (Unavailable, RefusedByChain):
         return _live_state(services, p.proposal_id, p.lifecycle)
-    overall, residents = tallies["overall"], tallies["by_segment"][SEGMENTS[1]]
+    overall, residents = tallies["overall"], tallies["by_segment"][Segment.RESIDENT.word]
     reached = quorum <= overall["for"] + overall["abstain"]
     succeeded = overall["for"] > overall["against"] and (
-        p.category != CATEGORIES["town-planning"] or residents["for"] > residents["against"])
-    return "Succeeded" if reached and succeeded else "Defeated"
+        p.category != Category.TOWN_PLANNING or residents["for"] > residents["against"])
+    return (ProposalState.SUCCEEDED if reached and succeeded else ProposalState.DEFEATED).word
 
 
 def _tally_view(rows) -> dict[str, Any]:
-    by_segment = {name: {"for": 0, "against": 0, "abstain": 0} for name in SEGMENTS.values()}
+    by_segment = {segment: {"for": 0, "against": 0, "abstain": 0} for segment in Segment.words()}
     for t in rows:
-        by_segment[SEGMENTS.get(t.segment, str(t.segment))] = {"for": t.for_votes, "against": t.against_votes,
-                                                                "abstain": t.abstain_votes}
+        by_segment[Segment.word_of(t.segment)] = {"for": t.for_votes, "against": t.against_votes,
+                                                  "abstain": t.abstain_votes}
     overall = {k: sum(s[k] for s in by_segment.values()) for k in ("for", "against", "abstain")}
     return {"overall": overall, "by_segment": by_segment}
 
@@ -365,7 +373,7 @@ def summary(session, services: Services, p: Proposal, doc: ProposalDocument | No
     # says why a document is or is not the proposal's own).
     ours = doc is not None and p.document_uri == f"ipfs://{doc.document_cid}"
     return {
-        "proposal_id": str(p.proposal_id), "proposer": p.proposer, "category": CATEGORY_NAMES.get(p.category, str(p.category)),
+        "proposal_id": str(p.proposal_id), "proposer": p.proposer, "category": Category.word_of(p.category),
         "title_ja": doc.title_ja if doc else None, "title_en": doc.title_en if doc else None,
         "author": doc.author_address if doc else None,
         "document_uri": p.document_uri if ours else None, "document_hash": p.document_hash if ours else None,
@@ -374,42 +382,83 @@ def summary(session, services: Services, p: Proposal, doc: ProposalDocument | No
     }
 
 
-def list_proposals(services: Services, *, category: str | None, page: int, per_page: int) -> dict[str, Any]:
+#: Where the index alone narrows a state filter: the life cycle a state needs, and where its vote window lies
+#: relative to the head ("before": not started, "during", "after": ended). The state itself is then decided per
+#: proposal (`_state`), as for any page.
+_STATE_FILTERS: dict[ProposalState, tuple[str, str | None]] = {
+    ProposalState.PENDING: ("created", "before"), ProposalState.ACTIVE: ("created", "during"),
+    ProposalState.DEFEATED: ("created", "after"), ProposalState.SUCCEEDED: ("created", "after"),
+    ProposalState.EXPIRED: ("created", "after"), ProposalState.QUEUED: ("queued", None),
+    ProposalState.EXECUTED: ("executed", None), ProposalState.CANCELED: ("canceled", None)}
+
+
+def list_proposals(services: Services, *, category: str | None = None, state: str | None = None, page: int,
+                   per_page: int) -> dict[str, Any]:
+    """Proposals, newest first, with their state and overall tally; `category` and `state` (a governor state's
+    name) filter. A state filter narrows in SQL by the life cycle and the vote window, then keeps the proposals
+    whose state (decided as on any page) is the one asked for."""
     chain_id = services.chain_id
     with services.session() as session:
         query = select(Proposal).where(Proposal.chain_id == chain_id)
         if category is not None:
-            if category not in CATEGORIES:
-                raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}")
-            query = query.where(Proposal.category == CATEGORIES[category])
-        # The page and the total in one query (a window count), without the columns a summary does not show (the
-        # description and the actions can be long); only a page past the end needs a count of its own.
-        found = session.execute(query.add_columns(func.count().over().label("total"))
-                                .options(defer(Proposal.description), defer(Proposal.targets),
-                                         defer(Proposal.values), defer(Proposal.calldatas))
-                                .order_by(Proposal.block_number.desc(), Proposal.log_index.desc())
-                                .offset((page - 1) * per_page).limit(per_page)).all()
-        rows = [p for p, _total in found]
-        total = found[0].total if found else session.scalar(select(func.count()).select_from(query.subquery()))
-        docs = {d.proposal_id: d for d in session.execute(
-            select(ProposalDocument.proposal_id, ProposalDocument.title_ja, ProposalDocument.title_en,
-                   ProposalDocument.author_address, ProposalDocument.document_cid)
-            .where(ProposalDocument.proposal_id.in_([p.proposal_id for p in rows])))} if rows else {}
-        tallies = _tallies_of(session, chain_id, [p.proposal_id for p in rows])
-        head = _head(services) if rows else None
-        indexed_to = _indexed_to(session, chain_id) if rows else -1
-        past = PastReads(services, head)
-        if head is not None:  # the quorums `_state` will need, in one round trip
-            with contextlib.suppress(Unavailable):
-                past.prefetch([("CityGovernor", "quorum", p.vote_start) for p in rows
-                               if p.lifecycle == "created" and p.vote_end < head and p.vote_end <= indexed_to])
-        items = []
-        for p in rows:
-            item = summary(session, services, p, docs.get(p.proposal_id))
-            item["state"] = _state(services, p, tallies[p.proposal_id], head, indexed_to, past)
-            item["tallies"] = tallies[p.proposal_id]["overall"]
-            items.append(item)
+            try:
+                query = query.where(Proposal.category == Category.of_word(category))
+            except ValueError as exc:
+                raise InvalidInput(f"category: {exc}") from None
+        head = _head(services)
+        wanted = None
+        if state is not None:
+            try:
+                wanted = ProposalState.of_word(state)
+            except ValueError as exc:
+                raise InvalidInput(f"state: {exc}") from None
+            lifecycle, window = _STATE_FILTERS[wanted]
+            query = query.where(Proposal.lifecycle == lifecycle)
+            if window is not None and head is not None:
+                query = query.where({"before": Proposal.vote_start >= head,
+                                     "during": (Proposal.vote_start < head) & (Proposal.vote_end >= head),
+                                     "after": Proposal.vote_end < head}[window])
+        # Without the columns a summary does not show (the description and the actions can be long).
+        query = query.options(defer(Proposal.description), defer(Proposal.targets), defer(Proposal.values),
+                              defer(Proposal.calldatas)).order_by(Proposal.block_number.desc(), Proposal.log_index.desc())
+        if wanted is None:
+            # The page and the total in one query (a window count); only a page past the end needs a count of its own.
+            found = session.execute(query.add_columns(func.count().over().label("total"))
+                                    .offset((page - 1) * per_page).limit(per_page)).all()
+            rows = [p for p, _total in found]
+            total = found[0].total if found else session.scalar(select(func.count()).select_from(query.subquery()))
+            items = _summaries(services, session, rows, head)
+        else:
+            matching = [i for i in _summaries(services, session, list(session.scalars(query)), head)
+                        if i["state"] == wanted.word]
+            total, items = len(matching), matching[(page - 1) * per_page:page * per_page]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def _summaries(services: Services, session, rows: list[Proposal], head: int | None) -> list[dict[str, Any]]:
+    """The summaries of `rows` with their states and overall tallies: documents, tallies and the quorums the states
+    need in one query or round trip each."""
+    if not rows:
+        return []
+    chain_id = services.chain_id
+    docs = {d.proposal_id: d for d in session.execute(
+        select(ProposalDocument.proposal_id, ProposalDocument.title_ja, ProposalDocument.title_en,
+               ProposalDocument.author_address, ProposalDocument.document_cid)
+        .where(ProposalDocument.proposal_id.in_([p.proposal_id for p in rows])))}
+    tallies = _tallies_of(session, chain_id, [p.proposal_id for p in rows])
+    indexed_to = _indexed_to(session, chain_id)
+    past = PastReads(services, head)
+    if head is not None:
+        with contextlib.suppress(Unavailable):
+            past.prefetch([("CityGovernor", "quorum", p.vote_start) for p in rows
+                           if p.lifecycle == "created" and p.vote_end < head and p.vote_end <= indexed_to])
+    items = []
+    for p in rows:
+        item = summary(session, services, p, docs.get(p.proposal_id))
+        item["state"] = _state(services, p, tallies[p.proposal_id], head, indexed_to, past)
+        item["tallies"] = tallies[p.proposal_id]["overall"]
+        items.append(item)
+    return items
 
 
 def detail(services: Services, proposal_id: int) -> dict[str, Any]:
@@ -466,12 +515,13 @@ def detail(services: Services, proposal_id: int) -> dict[str, Any]:
                                       "voters_who_attended": None if suppressed else attended, "suppressed": suppressed}
         item["outcomes"] = outcome_history(session, chain_id, proposal_id)
     item["turnout"] = _turnout(p, voter_count, head, past)
-    item["document"] = documents.read_json(services, doc.document_cid) if doc else None
-    item["document_verification"] = check_document(services, p)
+    data = documents.read_bytes(services, doc.document_cid) if doc else None  # read once, for both below
+    item["document"] = json.loads(data) if data is not None else None
+    item["document_verification"] = check_document(services, p, known={doc.document_cid: data} if doc else {})
     return item
 
 
-def check_document(services: Services, p: Proposal) -> dict[str, Any]:
+def check_document(services: Services, p: Proposal, *, known: dict[str, bytes | None] | None = None) -> dict[str, Any]:
     """Whether the document the proposal's trailer names is this proposal's own: its bytes hash to the trailer's
     hash (`outcomes.verify_content`), and it describes this proposal (its titles make the description's heading
     and its actions are the proposal's actions). Anyone can propose on chain with another proposal's trailer; such
@@ -480,7 +530,9 @@ def check_document(services: Services, p: Proposal) -> dict[str, Any]:
     from backend.services.outcomes import MISMATCH, VERIFIED, verify_content
 
     trailer = proposal_description.parse(p.description)
-    check = verify_content(services, uri=trailer.document_uri, content_hash=trailer.document_hash)
+    cid = trailer.document_uri.removeprefix("ipfs://") if trailer.document_uri else None
+    check = verify_content(services, uri=trailer.document_uri, content_hash=trailer.document_hash,
+                           data=(known or {}).get(cid))
     document = check.pop("document")
     if check["status"] != VERIFIED:
         return {"status": check["status"], "detail": check["detail"]}
@@ -507,10 +559,7 @@ GOVERNANCE_FUNCTIONS = frozenset({"updateDelay", "setVotingDelay", "setVotingPer
 FUND_FUNCTIONS = frozenset({"transfer", "transferFrom", "safeTransferFrom", "safeBatchTransferFrom", "approve",
                             "setApprovalForAll", "increaseAllowance"})
 #: The roles of our contracts by their bytes32 value, named where an action's arguments show them.
-KNOWN_ROLES = {"0x" + "00" * 32: "DEFAULT_ADMIN_ROLE", "0x" + keccak(text="ISSUER_ROLE").hex(): "ISSUER_ROLE",
-               "0x" + keccak(text="PROPOSER_ROLE").hex(): "PROPOSER_ROLE",
-               "0x" + keccak(text="EXECUTOR_ROLE").hex(): "EXECUTOR_ROLE",
-               "0x" + keccak(text="CANCELLER_ROLE").hex(): "CANCELLER_ROLE"}
+KNOWN_ROLES = {role.value: role.name for role in ChainRole}
 
 
 def describe_actions(services: Services, targets: list[str], values: list[str], calldatas: list[str]) -> list[dict[str, Any]]:
@@ -539,7 +588,7 @@ def describe_actions(services: Services, targets: list[str], values: list[str], 
         else:
             action["kind"] = "call"
             try:
-                fn, args = cached_contract(services, name).decode_function_input(data)
+                fn, args = services.contract(name).decode_function_input(data)
             except Exception:  # noqa: BLE001 - data that matches no function of the contract
                 action["warnings"].append("unknown-function")
             else:

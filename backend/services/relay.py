@@ -42,6 +42,12 @@ from web3.logs import DISCARD
 
 from backend.chain.reverts import ContractRevert
 from backend.db import dialect_insert
+from backend.domain.vocabulary import (
+    FINAL_JOB_STATUSES,
+    IN_FLIGHT_JOB_STATUSES,
+    OPEN_JOB_STATUSES,
+    ChainRole,
+)
 from backend.models._common import utcnow
 from backend.models.relay import DEDUPE_KEY_LENGTH, RelayJob, RelaySender
 from backend.services.context import Services
@@ -56,13 +62,10 @@ RENEW_EVERY_S = 5.0
 RECEIPT_WAIT_S = 20
 #: How often an `included` job is looked at again while it waits for its confirmations (about a block time).
 CONFIRMATION_POLL_S = 2.0
-#: Statuses of a job not final yet (the worker still works on it) and final ones.
-OPEN_STATUSES = ("pending", "submitted", "included")
-FINAL_STATUSES = ("confirmed", "failed")
+OPEN_STATUSES, FINAL_STATUSES = OPEN_JOB_STATUSES, FINAL_JOB_STATUSES
 #: Issuer keys of organisations get topped up by the relayer when they run low.
 ORGANISATION_MIN_BALANCE = 5 * 10**16
 ORGANISATION_TOP_UP = 5 * 10**17
-ISSUER_ROLE = Web3.keccak(text="ISSUER_ROLE")
 
 
 class RetryLater(Exception):
@@ -90,12 +93,8 @@ class JobView:
     @classmethod
     def of(cls, job: RelayJob) -> JobView:
         return cls(job.id, job.kind, job.status, job.tx_hash, job.block_number, job.error, job.result or {},
-                   _utc(job.created_at), _utc(job.updated_at), job.block_hash)
+                   job.created_at, job.updated_at, job.block_hash)
 
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    """Times are stored in UTC; SQLite returns them without their zone."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
 # ---------------------------------------------------------------------- accepting
@@ -214,7 +213,7 @@ def _build_call(services: Services, job: RelayJob) -> tuple[ContractFunction | N
             a["targets"], [int(v) for v in a["values"]], [bytes.fromhex(c[2:]) for c in a["calldatas"]],
             p["description"], p["category"]), {}
     if job.kind == "grant-issuer":
-        return services.contract("MembershipCard").functions.grantRole(ISSUER_ROLE, p["account"]), {}
+        return services.contract("MembershipCard").functions.grantRole(ChainRole.ISSUER_ROLE.id_bytes, p["account"]), {}
     if job.kind == "create-badge-type":
         return services.contract("CommunityBadges").functions.createBadgeType(
             p["uri"], p["max_supply"], p["soulbound"], p["kind"]), {}
@@ -335,7 +334,7 @@ class Relayer:
             # contract's GovernorInvalidSignature would fail a valid ballot for good (tests/faults/test_chain_down.py).
             if job.order_key is not None and session.scalar(
                 select(RelayJob.id).where(RelayJob.order_key == job.order_key,
-                                          RelayJob.status.in_(("pending", "submitted")),
+                                          RelayJob.status.in_(IN_FLIGHT_JOB_STATUSES),
                                           RelayJob.order_nonce < job.order_nonce).limit(1)):
                 raise RetryLater(f"an earlier request of {job.order_key} is not on chain yet", countdown=1)
             sender = signer_account(services, job.payload["signer"])

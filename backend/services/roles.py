@@ -14,13 +14,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from backend.domain.vocabulary import ChainRole, Role
 from backend.models.chain import MembershipCard, RoleMember
 from backend.models.organisation import Organisation
 from backend.services.errors import Forbidden, NotAuthenticated
-
-DEFAULT_ADMIN_ROLE = "0x" + "00" * 32
-ISSUER_ROLE = "0x114e74f6ea3bd819998f78687bfcb11b140da08e9b7d222fa9c1f1ba1f2aa122"  # keccak256("ISSUER_ROLE")
-SEGMENTS = {1: "resident", 2: "relationship-population", 3: "organisation"}
 
 
 @dataclass(frozen=True)
@@ -32,11 +29,11 @@ class Principal:
 
     @property
     def is_city(self) -> bool:
-        return "city" in self.roles
+        return Role.CITY in self.roles
 
     @property
     def is_member(self) -> bool:
-        return "member" in self.roles
+        return Role.MEMBER in self.roles
 
     def require_signed_in(self) -> str:
         if self.address is None:
@@ -51,7 +48,7 @@ class Principal:
         return address
 
     def require_organisation(self, organisation_id: int) -> str:
-        address = self.require("organisation")
+        address = self.require(Role.ORGANISATION)
         if self.organisation_id != organisation_id:
             raise Forbidden(f"{address} administers organisation {self.organisation_id}, not {organisation_id}")
         return address
@@ -63,19 +60,19 @@ ANYONE = Principal(None)
 def principal_of(session: Session, chain_id: int, address: str) -> Principal:
     roles: set[str] = set()
     city = session.scalar(select(RoleMember.account).where(
-        RoleMember.chain_id == chain_id, RoleMember.contract == "MembershipCard", RoleMember.role == DEFAULT_ADMIN_ROLE,
+        RoleMember.chain_id == chain_id, RoleMember.contract == "MembershipCard", RoleMember.role == ChainRole.DEFAULT_ADMIN_ROLE.value,
         RoleMember.account == address))
     if city:
-        roles.add("city")
+        roles.add(Role.CITY)
     organisation_id = None
     org = session.scalar(select(Organisation).where(Organisation.admin_address == address))
     if org is not None and session.scalar(select(RoleMember.account).where(
-            RoleMember.chain_id == chain_id, RoleMember.contract == "MembershipCard", RoleMember.role == ISSUER_ROLE,
+            RoleMember.chain_id == chain_id, RoleMember.contract == "MembershipCard", RoleMember.role == ChainRole.ISSUER_ROLE.value,
             RoleMember.account == org.issuer_address)):
-        roles.add("organisation")
+        roles.add(Role.ORGANISATION)
         organisation_id = org.id
     segment = session.scalar(select(MembershipCard.segment).where(
         MembershipCard.chain_id == chain_id, MembershipCard.member == address, MembershipCard.active.is_(True)))
     if segment is not None:
-        roles.add("member")
+        roles.add(Role.MEMBER)
     return Principal(address, frozenset(roles), organisation_id, segment)

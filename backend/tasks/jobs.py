@@ -11,7 +11,7 @@ from backend.services import auth
 from backend.services import relay as relay_service
 from backend.services.context import Services
 from backend.services.metaverse_events import plan_attendance_badges
-from backend.services.relay import RetryLater, Relayer
+from backend.services.relay import Relayer, RetryLater
 from backend.tasks.app import RELAY_TASK, SWEEP_TASK
 
 log = logging.getLogger("kanazawa_dao.worker")

@@ -11,14 +11,13 @@ from backend.services import auth
 from backend.services.context import Services
 from backend.services.roles import Principal, principal_of
 from frontend_api.deps import SESSION_COOKIE, principal, services, session_token
-from frontend_api.routes import UtcDatetime
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 class NonceOut(BaseModel):
     nonce: str
-    expires_at: UtcDatetime
+    expires_at: dt.datetime
     domain: str = Field(description="the domain the sign-in message must name")
     uri: str = Field(description="the URI the sign-in message must carry")
     chain_id: int
@@ -32,7 +31,7 @@ class VerifyIn(BaseModel):
 class SessionOut(BaseModel):
     token: str = Field(description="send as `Authorization: Bearer <token>`; also set as an HttpOnly cookie")
     address: str
-    expires_at: UtcDatetime
+    expires_at: dt.datetime
     roles: list[str]
 
 

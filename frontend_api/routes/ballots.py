@@ -11,7 +11,14 @@ from backend.services import ballots, relay
 from backend.services.context import Services
 from backend.services.errors import InvalidInput
 from frontend_api.deps import services
-from frontend_api.schemas import ADDRESS_PATTERN, Address, Hex, JobOut, ProposalIdQuery, Uint256Str
+from frontend_api.schemas import (
+    ADDRESS_PATTERN,
+    Address,
+    Hex,
+    JobOut,
+    ProposalIdQuery,
+    Uint256Str,
+)
 
 router = APIRouter(prefix="/ballots", tags=["ballots"])
 

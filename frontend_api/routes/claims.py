@@ -4,20 +4,19 @@ GET /claims/{id} for its status."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from backend.services import claims, relay
 from backend.services.context import Services
 from frontend_api.deps import services
-from frontend_api.schemas import Address, Hex, JobOut, Uint256Str
-
+from frontend_api.schemas import Address, Hex, JobOut, SegmentNumber, Uint256Str
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 
 
 class InvitationIn(BaseModel):
     invitee: str = Address
-    segment: int = Field(ge=1, le=3, description="1 resident, 2 relationship population, 3 organisation")
+    segment: SegmentNumber
     issuer: str = Address
     nonce: Uint256Str
     expiry: Uint256Str

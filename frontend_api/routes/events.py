@@ -15,7 +15,7 @@ from backend.services import metaverse_events
 from backend.services.context import Services
 from backend.services.roles import Principal
 from frontend_api.deps import principal, services
-from frontend_api.routes import MAX_PAGE, MAX_ROW_ID, UtcDatetime
+from frontend_api.routes import MAX_PAGE, MAX_ROW_ID
 from frontend_api.schemas import ADDRESS_PATTERN, Address, Hex, JobOut, Uint256Str
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -41,14 +41,14 @@ class EventOut(BaseModel):
     title_en: str
     description: str
     space: str
-    starts_at: UtcDatetime
-    ends_at: UtcDatetime
+    starts_at: dt.datetime
+    ends_at: dt.datetime
     state: str = Field(description="upcoming | ongoing | ended")
     badge_type_id: int
     proposal_id: str | None
     attendance_count: int
     badges_minted: int
-    created_at: UtcDatetime
+    created_at: dt.datetime
 
 
 class EventCreatedOut(EventOut):
@@ -94,7 +94,7 @@ class CheckInOut(BaseModel):
     event_id: int
     attendee: str
     source: str = Field(description="webhook | check-in: how the attendance was first recorded")
-    attended_at: UtcDatetime
+    attended_at: dt.datetime
     duplicate: bool = Field(description="the attendee was already recorded; nothing new was written")
 
 
@@ -110,8 +110,8 @@ class AttendanceOut(BaseModel):
     badge_type_id: int
     attendee: str
     source: str
-    attended_at: UtcDatetime
-    recorded_at: UtcDatetime
+    attended_at: dt.datetime
+    recorded_at: dt.datetime
     badge: BadgeStatus
 
 

@@ -3,6 +3,8 @@ jobs by status). 200 while the database answers, 503 when it does not."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -10,7 +12,6 @@ from pydantic import BaseModel, Field
 from backend.services import health as health_service
 from backend.services.context import Services
 from frontend_api.deps import services
-from frontend_api.routes import UtcDatetime
 
 router = APIRouter(tags=["health"])
 
@@ -23,7 +24,7 @@ class ChainOut(BaseModel):
 class IndexerOut(BaseModel):
     block: int = Field(description="the last block indexed")
     lag: int | None = Field(description="blocks behind the chain's head (null when the chain does not answer)")
-    updated_at: UtcDatetime
+    updated_at: dt.datetime
 
 
 class HealthOut(BaseModel):

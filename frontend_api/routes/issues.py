@@ -16,7 +16,7 @@ from backend.services.context import Services
 from backend.services.roles import Principal
 from frontend_api.deps import principal, services
 from frontend_api.problems import PROBLEM_MEDIA_TYPE
-from frontend_api.routes import MAX_PAGE, MAX_ROW_ID, UtcDatetime
+from frontend_api.routes import MAX_PAGE, MAX_ROW_ID
 from frontend_api.schemas import Page
 
 router = APIRouter(prefix="/issues", tags=["issues"])
@@ -77,8 +77,8 @@ class IssueOut(BaseModel):
     external_url: str | None = Field(description="its page on the board it was imported from")
     support_count: int
     comment_count: int
-    created_at: UtcDatetime
-    updated_at: UtcDatetime = Field(description="last change of the issue, its support count included")
+    created_at: dt.datetime
+    updated_at: dt.datetime = Field(description="last change of the issue, its support count included")
 
 
 class SupportOut(BaseModel):
@@ -97,7 +97,7 @@ class CommentOut(BaseModel):
     issue_id: int
     author: str
     body: str
-    created_at: UtcDatetime
+    created_at: dt.datetime
 
 
 class ImportRowError(BaseModel):

@@ -13,8 +13,8 @@ from backend.services import organisations
 from backend.services.context import Services
 from backend.services.roles import Principal
 from frontend_api.deps import principal, services
-from frontend_api.routes import MAX_ROW_ID, UtcDatetime
-from frontend_api.schemas import Address, JobOut
+from frontend_api.routes import MAX_ROW_ID
+from frontend_api.schemas import Address, BadgeKindWord, JobOut, SegmentNumber
 
 router = APIRouter(prefix="/organisations", tags=["organisations"])
 OrganisationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the organisation's id")]
@@ -49,7 +49,7 @@ class OrganisationOut(BaseModel):
     issuer_role_granted: bool = Field(description="the grant has been indexed from the chain")
     active_cards_issued: int
     grant_job_id: str | None
-    created_at: UtcDatetime
+    created_at: dt.datetime
 
 
 class RegisteredOut(BaseModel):
@@ -59,7 +59,7 @@ class RegisteredOut(BaseModel):
 
 class InvitationIn(BaseModel):
     invitee: str = Address
-    segment: int = Field(ge=1, le=3, description="1 resident, 2 relationship population, 3 organisation")
+    segment: SegmentNumber
     expires_in: int = Field(default=7 * 24 * 3600, ge=60, le=organisations.MAX_INVITATION_LIFETIME,
                             description="seconds")
 
@@ -82,7 +82,7 @@ class BadgeTypeIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
     image: str | None = Field(default=None, max_length=500, description="ipfs:// or https:// image URI")
-    kind: str = Field(pattern="^(attendance|cultural-work|perk)$")
+    kind: BadgeKindWord
     soulbound: bool = True
     max_supply: int = Field(default=0, ge=0, le=2**40 - 1, description="0 = unlimited")
 

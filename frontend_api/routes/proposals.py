@@ -13,7 +13,14 @@ from backend.services.context import Services
 from backend.services.roles import Principal
 from frontend_api.deps import principal, services
 from frontend_api.routes import MAX_PAGE, MAX_ROW_ID
-from frontend_api.schemas import Address, JobOut, ProposalIdPath, Uint256Str
+from frontend_api.schemas import (
+    Address,
+    CategoryWord,
+    JobOut,
+    OutcomeStatusWord,
+    ProposalIdPath,
+    Uint256Str,
+)
 
 router = APIRouter(prefix="/proposals", tags=["proposals"])
 
@@ -29,8 +36,7 @@ class ProposalIn(BaseModel):
     title_en: str = Field(min_length=1, max_length=200)
     body_ja: str = Field(min_length=1, max_length=50000)
     body_en: str = Field(min_length=1, max_length=50000)
-    category: str = Field(pattern="^(culture|town-planning)$",
-                          description="culture: majority + quorum; town-planning: also a majority of residents")
+    category: CategoryWord = Field(description="culture: majority + quorum; town-planning: also a majority of residents")
     issue_ids: list[Annotated[int, Field(ge=1, le=MAX_ROW_ID)]] = Field(default_factory=list, max_length=20)
     actions: list[ActionIn] = Field(default_factory=list, max_length=proposals.MAX_ACTIONS,
                                     description="on-chain calls executed by the timelock; none = a signal proposal")
@@ -127,7 +133,7 @@ class ProposalDetail(ProposalSummary):
 
 
 class OutcomeIn(BaseModel):
-    status: str = Field(pattern="^(adopted|rejected|in-progress|implemented|abandoned)$")
+    status: OutcomeStatusWord
     summary_ja: str = Field(min_length=1, max_length=1000)
     summary_en: str = Field(min_length=1, max_length=1000)
     body_ja: str = Field(default="", max_length=50000)
@@ -136,7 +142,7 @@ class OutcomeIn(BaseModel):
 
 
 @router.get("", response_model=ProposalPage, response_model_by_alias=True, summary="Proposals, newest first")
-def list_proposals(category: str | None = Query(default=None, pattern="^(culture|town-planning)$"),
+def list_proposals(category: CategoryWord | None = Query(default=None),
                    page: int = Query(default=1, ge=1, le=MAX_PAGE), per_page: int = Query(default=20, ge=1, le=100),
                    svc: Services = Depends(services)) -> dict:
     return proposals.list_proposals(svc, category=category, page=page, per_page=per_page)

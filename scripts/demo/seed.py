@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import requests
 
-from backend.chain.anvil import rpc
+from backend.toolchain.anvil import rpc
 from scripts.demo import data
 from scripts.demo.client import ApiError, DaoClient
 

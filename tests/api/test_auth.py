@@ -7,7 +7,7 @@ import datetime as dt
 
 from eth_account import Account
 
-from tests.api_stack import siwe_message, sign_text
+from tests.api_stack import sign_text, siwe_message
 from tests.dao import RESIDENT
 
 

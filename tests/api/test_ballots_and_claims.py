@@ -7,8 +7,8 @@ import time
 
 from eth_account import Account
 
-from backend.chain.anvil import free_port
-from tests.dao import CULTURE, FOR, AGAINST, ABSTAIN, RELATIONSHIP_POPULATION, RESIDENT
+from backend.toolchain.anvil import free_port
+from tests.dao import ABSTAIN, AGAINST, CULTURE, FOR, RELATIONSHIP_POPULATION, RESIDENT
 from tests.rpc_proxy import RpcProxy
 
 

@@ -11,11 +11,11 @@ import time
 from eth_account import Account
 from sqlalchemy import func, select
 
+from backend.chain import eip712
 from backend.models.auth import SiweNonce
 from backend.models.relay import RelayJob
-from backend.chain import eip712
 from backend.services.ballots import _separator
-from tests.api_stack import siwe_message, sign_text
+from tests.api_stack import sign_text, siwe_message
 from tests.dao import AGAINST, CULTURE, FOR, ISSUER_ROLE, RESIDENT
 
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -268,6 +268,7 @@ def test_the_scheme_of_the_message_must_be_the_services(stack):
 def test_an_http_message_to_an_https_service_is_refused(stack):
     from backend.services import auth
     from backend.services.errors import ServiceError
+    from frontend_api.problems import status_of
 
     account = Account.create()
     secure = stack.settings.model_copy(update={"public_url": "https://testserver"})
@@ -283,7 +284,7 @@ def test_an_http_message_to_an_https_service_is_refused(stack):
             auth.check_message(AsHttps, parsed, auth.utcnow())
             outcome = False
         except ServiceError as exc:
-            assert exc.status == 401
+            assert status_of(exc) == 401
             outcome = True
         assert outcome is refused, message
 

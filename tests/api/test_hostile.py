@@ -26,8 +26,11 @@ import schemathesis
 from eth_account import Account
 from hypothesis import HealthCheck
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from sqlalchemy import func, select, update
 
 from backend.config import Settings
@@ -35,7 +38,7 @@ from backend.models import Base
 from backend.models.auth import ApiSession
 from frontend_api.app import create_app
 from tests.api.test_authorisation import MATRIX, Actors, actors  # noqa: F401 - `actors` is a fixture used here
-from tests.api_stack import siwe_message, sign_text
+from tests.api_stack import sign_text, siwe_message
 
 #: Generated requests per operation in schemathesis' fuzzing phase (valid and invalid ones); its examples and
 #: coverage phases (boundary values, missing and wrong-typed parts) add their own. About a minute for all operations.

@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from backend.chain.anvil import free_port
+from backend.toolchain.anvil import free_port
 from tests.api_stack import REPO_ROOT
 
 

@@ -11,7 +11,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from backend.services.documents import canonical_json
-from tests.dao import FOR, AGAINST, RELATIONSHIP_POPULATION, RESIDENT, ORGANISATION
+from tests.dao import AGAINST, FOR, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT
 
 
 def _issue(stack, headers, title: str) -> int:

@@ -23,12 +23,12 @@ from eth_utils import keccak
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from backend.chain.anvil import free_port
 from backend.models.auth import ApiSession, SiweNonce
 from backend.services import auth
+from backend.toolchain.anvil import free_port
 from frontend_api.app import create_app
 from tests.api.test_events import Org, _check_in, _create_event, _now, org  # noqa: F401 - `org` is a fixture
-from tests.api_stack import REPO_ROOT, siwe_message, sign_text
+from tests.api_stack import REPO_ROOT, sign_text, siwe_message
 from tests.dao import FOR, ISSUER_ROLE, RESIDENT
 
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -360,9 +360,7 @@ def test_no_server_path_in_any_error(stack):
     """A document whose content is gone from the store: the API's 503 and the page say so without naming the
     store's folder (or any file of the server)."""
     drafted = _city_proposal(stack, "Lost document " + uuid.uuid4().hex[:6])
-    from backend.services import documents
-
-    documents._VERIFIED.clear()
+    stack.services.documents.clear()
     path = stack.settings.content_dir
     stored = list(path.rglob(drafted["document_cid"] + "*")) or [p for p in path.rglob("*") if drafted["document_cid"] in p.name]
     assert stored, "the document's file in the local store"
@@ -370,7 +368,7 @@ def test_no_server_path_in_any_error(stack):
     try:
         for p, _ in saved:
             p.unlink()
-        documents._VERIFIED.clear()
+        stack.services.documents.clear()
         for response in (stack.api.get(f"/proposals/{drafted['proposal_id']}/document"),
                          stack.api.get(f"/proposals/{drafted['proposal_id']}"),
                          stack.api.get(f"/results/proposals/{drafted['proposal_id']}")):

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.chain.anvil import free_port
+from backend.toolchain.anvil import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"

@@ -44,7 +44,6 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from sqlalchemy import select
 
-from backend.chain.anvil import AnvilProcess, free_port, start_anvil
 from backend.chain.client import ChainClient
 from backend.chain.deploy import DeploymentParams, deploy_all
 from backend.db import make_engine, session_factory
@@ -54,6 +53,7 @@ from backend.models import chain as m
 from backend.models.document import PinnedDocument
 from backend.models.proposal_document import ProposalDocument
 from backend.models.relay import RelayJob
+from backend.toolchain.anvil import AnvilProcess, free_port, start_anvil
 from indexer.rpc import RpcClient
 from indexer.runner import Indexer
 from tests.api_stack import REPO_ROOT, Stack, make_stack

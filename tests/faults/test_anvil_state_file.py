@@ -18,7 +18,7 @@ from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from backend.chain.accounts import DEV_MNEMONIC
-from backend.chain.anvil import free_port, start_anvil
+from backend.toolchain.anvil import free_port, start_anvil
 
 Account.enable_unaudited_hdwallet_features()
 #: Init code that loops until it runs out of gas: a contract creation that is mined (status 0) after burning `gas`.

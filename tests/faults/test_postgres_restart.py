@@ -84,8 +84,8 @@ def test_api_answers_503_when_the_database_is_down(tmp_path, kind):
     directory that does not exist."""
     from fastapi.testclient import TestClient
 
-    from backend.chain.anvil import free_port
     from backend.config import Settings
+    from backend.toolchain.anvil import free_port
     from frontend_api.app import create_app
 
     url = (f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test" if kind == "postgresql"

@@ -16,14 +16,13 @@ import time
 import urllib.parse
 import uuid
 
-import pytest
 import redis
 from kombu import Exchange, Queue
 from kombu.common import ignore_errors
 
-from backend.chain.anvil import free_port
 from backend.config import Settings
 from backend.tasks.app import RedisTransport, make_celery
+from backend.toolchain.anvil import free_port
 from tests.faults.conftest import require
 from tests.faults.scenario import Scenario, check_all, wait_until
 from tests.tcp_proxy import TcpProxy

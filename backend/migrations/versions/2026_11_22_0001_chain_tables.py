@@ -4,10 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-22 15:02:36.252912
 """
-from alembic import op
 import sqlalchemy as sa
-import backend.db
+from alembic import op
 
+import backend.db
 
 revision = '0001'
 down_revision = None

@@ -4,10 +4,10 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-22 19:42:23.595379
 """
-from alembic import op
 import sqlalchemy as sa
-import backend.db
+from alembic import op
 
+import backend.db
 
 revision = '0002'
 down_revision = '0001'

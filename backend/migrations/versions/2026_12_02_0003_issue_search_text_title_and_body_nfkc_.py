@@ -4,11 +4,10 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-02 01:37:09.203288
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from backend.models.issue import searchable
-
 
 revision = '0003'
 down_revision = '0002'

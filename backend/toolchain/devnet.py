@@ -20,17 +20,30 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 from backend.chain.accounts import dev_account
-from backend.chain.anvil import CHAIN_ID, DEFAULT_HOST, DEFAULT_PORT, AnvilProcess, port_in_use, rpc, start_anvil
 from backend.chain.client import ChainClient
-from backend.chain.compile import compile_contracts
 from backend.chain.deploy import (
-    Deployment, DeploymentParams, deploy_all, manifest_path, read_manifest, verify_on_chain, write_manifest,
+    Deployment,
+    DeploymentParams,
+    deploy_all,
+    manifest_path,
+    read_manifest,
+    verify_on_chain,
+    write_manifest,
 )
+from backend.chain.jsonrpc import JsonRpcUnavailable
 from backend.errors import DeploymentError, DevnetError
 from backend.paths import DEPLOYMENTS_DIR, DEVNET_RUN_DIR
+from backend.toolchain.anvil import (
+    CHAIN_ID,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    AnvilProcess,
+    port_in_use,
+    rpc,
+    start_anvil,
+)
+from backend.toolchain.compile import compile_contracts
 
 RECORD = "devnet.json"
 STATE = "state.json"
@@ -101,7 +114,7 @@ def _answers(anvil: AnvilProcess) -> bool:
         return False
     try:
         return int(str(rpc(anvil.rpc_url, "eth_chainId", timeout=2)), 16) == CHAIN_ID
-    except (requests.RequestException, DevnetError, ValueError):
+    except (JsonRpcUnavailable, DevnetError, ValueError):
         return False
 
 

@@ -10,11 +10,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
-from backend.chain import toolchain
 from backend.chain.accounts import DEV_ACCOUNT_COUNT, DEV_BALANCE_ETH, DEV_MNEMONIC
+from backend.chain.jsonrpc import JsonRpc, JsonRpcError, JsonRpcUnavailable
 from backend.errors import DevnetError
+from backend.toolchain import npm as toolchain
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8545
@@ -42,12 +41,12 @@ def free_port(host: str = DEFAULT_HOST) -> int:
 
 
 def rpc(url: str, method: str, params: list | None = None, *, timeout: float = 2) -> object:
-    reply = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=timeout)
-    reply.raise_for_status()
-    body = reply.json()
-    if "error" in body:
-        raise DevnetError(f"{method} failed: {body['error']}")
-    return body["result"]
+    """One JSON-RPC call to a devnet (its checks and controls); JsonRpcUnavailable when it does not answer,
+    DevnetError when it refuses."""
+    try:
+        return JsonRpc(url, timeout=timeout).call(method, params or [])
+    except JsonRpcError as exc:
+        raise DevnetError(f"{method} failed: {exc.error}") from None
 
 
 @dataclass
@@ -133,7 +132,7 @@ class AnvilProcess:
                     return
                 head = number
                 time.sleep(0.05)
-        except (requests.RequestException, DevnetError):
+        except (JsonRpcUnavailable, DevnetError):
             return
 
 
@@ -176,7 +175,7 @@ def start_anvil(
         try:
             rpc(anvil.rpc_url, "eth_chainId", timeout=0.5)
             return anvil
-        except (requests.RequestException, DevnetError):
+        except (JsonRpcUnavailable, DevnetError):
             time.sleep(0.05)
     anvil.stop()
     raise DevnetError(f"anvil did not answer on {anvil.rpc_url} within {READY_TIMEOUT_S} s")
