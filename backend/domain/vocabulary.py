@@ -164,4 +164,3 @@ class JobKind(StrEnum):
     CREATE_BADGE_TYPE = "create-badge-type"
     MINT_BADGES = "mint-badges"
     PUBLISH_OUTCOME = "publish-outcome"
-    FUND = "fund"

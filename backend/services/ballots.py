@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_utils import is_checksum_address
 from sqlalchemy import or_, select
@@ -46,6 +46,51 @@ class BallotIn:
     voter: str
     nonce: int
     signature: str
+
+
+@relay.job_kind
+@dataclass(frozen=True)
+class BallotJob(relay.JobPayload):
+    """A signed ballot, relayed as the governor's `castVoteBySig`."""
+
+    kind: ClassVar[JobKind] = JobKind.BALLOT
+    proposal_id: int
+    support: int
+    voter: str
+    nonce: int
+    signature: str  # 0x hex, canonical (v 27/28)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"proposal_id": str(self.proposal_id), "support": self.support, "voter": self.voter,
+                "nonce": str(self.nonce), "signature": self.signature.lower()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BallotJob:
+        return cls(int(data["proposal_id"]), int(data["support"]), data["voter"], int(data["nonce"]),
+                   data["signature"])
+
+    def call(self, services: Services):
+        return services.contract("CityGovernor").functions.castVoteBySig(
+            self.proposal_id, self.support, self.voter, bytes.fromhex(self.signature.removeprefix("0x")))
+
+    def refusal(self, services: Services, revert) -> str | None:
+        """A ballot whose signature the governor refuses although the API checked it was signed for another nonce
+        than the voter's on chain: an earlier ballot of theirs failed (the nonce it held is free again) or the
+        voter used the nonce themselves. Either way the voter signs again; nothing holds their nonce."""
+        if revert.error != "GovernorInvalidSignature":
+            return None
+        reason = f"refused by the contract: {revert}"
+        try:
+            onchain = services.contract("CityGovernor").functions.nonces(self.voter).call()
+        except Exception:  # noqa: BLE001 - the plain reason is still true
+            return None
+        if onchain < self.nonce:
+            return (f"{reason}; the ballot was signed for nonce {self.nonce}, but an earlier ballot of this voter did "
+                    f"not land, so the voter's next nonce is {onchain}: sign the ballot again")
+        if onchain > self.nonce:
+            return (f"{reason}; nonce {self.nonce} of this voter was used on chain by another signature meanwhile "
+                    f"(next is {onchain}): sign the ballot again")
+        return None
 
 
 def governor_domain(services: Services) -> dict:
@@ -306,10 +351,9 @@ def _accept_batch(services: Services, ballots: list[BallotIn]) -> list[tuple[rel
             accepted[key] = i
             in_flight.setdefault(order_keys[i], []).append((ballot.nonce, ballot.proposal_id))
             new_jobs.append(relay.NewJob(
-                kind=JobKind.BALLOT.value, dedupe_key=key, requested_by=ballot.voter, signer="relayer",
-                sender=services.keys.relayer.address, order_key=order_keys[i], order_nonce=ballot.nonce,
-                payload={"proposal_id": str(ballot.proposal_id), "support": ballot.support, "voter": ballot.voter,
-                         "nonce": str(ballot.nonce), "signature": ballot.signature.lower()}))
+                payload=BallotJob(ballot.proposal_id, ballot.support, ballot.voter, ballot.nonce, ballot.signature),
+                dedupe_key=key, requested_by=ballot.voter, signer="relayer", sender=services.keys.relayer.address,
+                order_key=order_keys[i], order_nonce=ballot.nonce))
     raced: dict[str, Any] = {}
     if new_jobs:
         with services.engine.begin() as connection:

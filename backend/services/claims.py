@@ -4,10 +4,12 @@ are refused now, with the contract's error), then accepts it as a relay job. Sam
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from eth_utils import is_checksum_address
 from sqlalchemy import select
+from web3.logs import DISCARD
 
 from backend.chain import eip712
 from backend.domain.vocabulary import JobKind, JobStatus, Segment
@@ -15,6 +17,38 @@ from backend.models.relay import RelayJob
 from backend.services import chain_checks, relay
 from backend.services.context import Services
 from backend.services.errors import Conflict, InvalidInput
+
+
+@relay.job_kind
+@dataclass(frozen=True)
+class ClaimJob(relay.JobPayload):
+    """An invitation claimed for its invitee, relayed as `MembershipCard.claim`."""
+
+    kind: ClassVar[JobKind] = JobKind.CLAIM
+    invitee: str
+    segment: int
+    issuer: str
+    nonce: int
+    expiry: int
+    signature: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"invitation": {"invitee": self.invitee, "segment": self.segment, "issuer": self.issuer,
+                               "nonce": str(self.nonce), "expiry": str(self.expiry)}, "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClaimJob:
+        inv = data["invitation"]
+        return cls(inv["invitee"], int(inv["segment"]), inv["issuer"], int(inv["nonce"]), int(inv["expiry"]),
+                   data["signature"])
+
+    def call(self, services: Services):
+        fields = (self.invitee, self.segment, self.issuer, self.nonce, self.expiry)
+        return services.contract("MembershipCard").functions.claim(fields, bytes.fromhex(self.signature[2:]))
+
+    def result(self, services: Services, receipt: Any) -> dict[str, Any]:
+        events = services.contract("MembershipCard").events.CardIssued().process_receipt(receipt, errors=DISCARD)
+        return {"token_id": int(events[0]["args"]["tokenId"])} if events else {}
 
 
 def accept(services: Services, invitation: dict[str, Any], signature: str) -> tuple[relay.JobView, bool]:
@@ -52,10 +86,10 @@ def accept(services: Services, invitation: dict[str, Any], signature: str) -> tu
     chain_checks.would_succeed(services, fn, services.keys.relayer.address)
     with services.transaction() as session:
         job, created = relay.accept(
-            session, kind=JobKind.CLAIM.value, dedupe_key=dedupe_key, requested_by=invitation["invitee"], signer="relayer",
-            sender=services.keys.relayer.address,
-            payload={"invitation": {**invitation, "nonce": str(nonce), "expiry": str(expiry)},
-                     "signature": signature})
+            session, payload=ClaimJob(invitation["invitee"], invitation["segment"], invitation["issuer"], nonce, expiry,
+                                      signature),
+            dedupe_key=dedupe_key, requested_by=invitation["invitee"], signer="relayer",
+            sender=services.keys.relayer.address)
         view = relay.JobView.of(job)
     if created:
         services.dispatch(view.id)

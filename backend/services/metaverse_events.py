@@ -29,7 +29,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
@@ -89,6 +89,27 @@ CHECK_IN_TYPES = {
         {"name": "timestamp", "type": "uint256"},
     ]
 }
+
+
+@relay.job_kind
+@dataclass(frozen=True)
+class MintBadgesJob(relay.JobPayload):
+    """One batch of an event's attendance badges, minted by the organisation's issuer key (`CommunityBadges.mint`)."""
+
+    kind: ClassVar[JobKind] = JobKind.MINT_BADGES
+    badge_type_id: int
+    recipients: list[str]
+    event_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"badge_type_id": self.badge_type_id, "recipients": list(self.recipients), "event_id": self.event_id}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MintBadgesJob:
+        return cls(int(data["badge_type_id"]), list(data["recipients"]), int(data["event_id"]))
+
+    def call(self, services: Services):
+        return services.contract("CommunityBadges").functions.mint(self.badge_type_id, self.recipients)
 
 
 class WebhookNotAuthentic(NotAuthenticated):
@@ -471,10 +492,9 @@ def _plan(services: Services, event_id: int, *, requested_by: str | None = None,
             for start in range(0, len(recipients), batch_size):
                 batch = recipients[start:start + batch_size]
                 job, _ = relay.accept(
-                    session, kind=JobKind.MINT_BADGES.value, dedupe_key=f"{prefix}{batch_no}",
-                    requested_by=requested_by or org.issuer_address, signer=f"organisation:{org.id}",
-                    sender=org.issuer_address,
-                    payload={"badge_type_id": event.badge_type_id, "recipients": batch, "event_id": event_id})
+                    session, payload=MintBadgesJob(event.badge_type_id, batch, event_id),
+                    dedupe_key=f"{prefix}{batch_no}", requested_by=requested_by or org.issuer_address,
+                    signer=f"organisation:{org.id}", sender=org.issuer_address)
                 session.execute(update(Attendance).where(Attendance.event_id == event_id,
                                                          Attendance.attendee.in_(batch)).values(mint_job_id=job.id))
                 new_jobs.append(job.id)

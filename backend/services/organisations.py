@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_utils import is_checksum_address
+from web3.logs import DISCARD
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -27,6 +28,56 @@ from backend.services.errors import Conflict, InvalidInput, NotFound
 from backend.services.roles import Principal
 
 MAX_INVITATION_LIFETIME = 90 * 24 * 3600
+
+
+@relay.job_kind
+@dataclass(frozen=True)
+class GrantIssuerJob(relay.JobPayload):
+    """The city grants an organisation's issuer key ISSUER_ROLE (`MembershipCard.grantRole`)."""
+
+    kind: ClassVar[JobKind] = JobKind.GRANT_ISSUER
+    account: str
+    organisation_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"account": self.account, "organisation_id": self.organisation_id}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GrantIssuerJob:
+        return cls(data["account"], int(data["organisation_id"]))
+
+    def call(self, services: Services):
+        return services.contract("MembershipCard").functions.grantRole(ChainRole.ISSUER_ROLE.id_bytes, self.account)
+
+
+@relay.job_kind
+@dataclass(frozen=True)
+class CreateBadgeTypeJob(relay.JobPayload):
+    """An organisation creates a badge type (`CommunityBadges.createBadgeType`); its result is the type's id."""
+
+    kind: ClassVar[JobKind] = JobKind.CREATE_BADGE_TYPE
+    uri: str
+    max_supply: int
+    soulbound: bool
+    badge_kind: int
+    organisation_id: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"uri": self.uri, "max_supply": self.max_supply, "soulbound": self.soulbound, "kind": self.badge_kind,
+                "organisation_id": self.organisation_id}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CreateBadgeTypeJob:
+        return cls(data["uri"], int(data["max_supply"]), bool(data["soulbound"]), int(data["kind"]),
+                   int(data["organisation_id"]))
+
+    def call(self, services: Services):
+        return services.contract("CommunityBadges").functions.createBadgeType(
+            self.uri, self.max_supply, self.soulbound, self.badge_kind)
+
+    def result(self, services: Services, receipt: Any) -> dict[str, Any]:
+        events = services.contract("CommunityBadges").events.BadgeTypeCreated().process_receipt(receipt, errors=DISCARD)
+        return {"badge_type_id": int(events[0]["args"]["badgeTypeId"])} if events else {}
 
 
 @dataclass(frozen=True)
@@ -63,9 +114,9 @@ def register(services: Services, who: Principal, data: OrganisationIn) -> tuple[
             session.add(org)
             session.flush()  # the id derives the issuer key
             org.issuer_address = services.keys.organisation(org.id).address
-            job, _ = relay.accept(session, kind=JobKind.GRANT_ISSUER.value, dedupe_key=f"grant-issuer:{services.chain_id}:{org.id}",
-                                  requested_by=city, signer="city", sender=services.keys.city.address,
-                                  payload={"account": org.issuer_address, "organisation_id": org.id})
+            job, _ = relay.accept(session, payload=GrantIssuerJob(org.issuer_address, org.id),
+                                  dedupe_key=f"grant-issuer:{services.chain_id}:{org.id}", requested_by=city,
+                                  signer="city", sender=services.keys.city.address)
             org.grant_job_id = job.id
             session.flush()
             view, job_view = _view(session, services, org), relay.JobView.of(job)
@@ -134,10 +185,9 @@ def create_badge_type(services: Services, who: Principal, organisation_id: int, 
         cid, _hash = documents.pin_json(services, session, kind="badge-metadata", document=metadata,
                                         pinned_by=address)
         job, created = relay.accept(
-            session, kind=JobKind.CREATE_BADGE_TYPE.value, dedupe_key=f"create-badge-type:{services.chain_id}:{secrets.token_hex(16)}",
-            requested_by=address, signer=f"organisation:{organisation_id}", sender=org.issuer_address,
-            payload={"uri": f"ipfs://{cid}", "max_supply": max_supply, "soulbound": soulbound,
-                     "kind": int(kind_number), "organisation_id": organisation_id})
+            session, payload=CreateBadgeTypeJob(f"ipfs://{cid}", max_supply, soulbound, int(kind_number), organisation_id),
+            dedupe_key=f"create-badge-type:{services.chain_id}:{secrets.token_hex(16)}",
+            requested_by=address, signer=f"organisation:{organisation_id}", sender=org.issuer_address)
         view = relay.JobView.of(job)
     services.dispatch(view.id)
     return view

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from eth_utils import keccak
 from sqlalchemy import func, select
@@ -23,6 +24,30 @@ from backend.services.roles import Principal
 log = logging.getLogger(__name__)
 
 REPORT_SCHEMA = "kanazawa-dao/outcome-report/v1"
+
+
+@relay.job_kind
+@dataclass(frozen=True)
+class PublishOutcomeJob(relay.JobPayload):
+    """The city publishes a version of a proposal's outcome (`OutcomeRegistry.publishOutcome`)."""
+
+    kind: ClassVar[JobKind] = JobKind.PUBLISH_OUTCOME
+    proposal_id: int
+    status: int
+    report_uri: str
+    content_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"proposal_id": str(self.proposal_id), "status": self.status, "report_uri": self.report_uri,
+                "content_hash": self.content_hash}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PublishOutcomeJob:
+        return cls(int(data["proposal_id"]), int(data["status"]), data["report_uri"], data["content_hash"])
+
+    def call(self, services: Services):
+        return services.contract("OutcomeRegistry").functions.publishOutcome(
+            self.proposal_id, self.status, self.report_uri, bytes.fromhex(self.content_hash[2:]))
 
 
 def outcome_view(o: Outcome) -> dict[str, Any]:
@@ -51,11 +76,9 @@ def publish(services: Services, who: Principal, proposal_id: int, *, status: str
         count = session.scalar(select(func.count()).select_from(Outcome).where(
             Outcome.chain_id == services.chain_id, Outcome.proposal_id == proposal_id)) or 0
         job, _ = relay.accept(
-            session, kind=JobKind.PUBLISH_OUTCOME.value,
+            session, payload=PublishOutcomeJob(proposal_id, int(number), f"ipfs://{cid}", content_hash),
             dedupe_key=f"publish-outcome:{services.chain_id}:{proposal_id}:{cid}:{count}",
-            requested_by=city, signer="city", sender=services.keys.city.address,
-            payload={"proposal_id": str(proposal_id), "status": int(number), "report_uri": f"ipfs://{cid}",
-                     "content_hash": content_hash})
+            requested_by=city, signer="city", sender=services.keys.city.address)
         view = relay.JobView.of(job)
     services.dispatch(view.id)
     return view

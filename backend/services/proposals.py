@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_utils import is_checksum_address, keccak
 from sqlalchemy import func, select
@@ -54,6 +54,36 @@ from backend.services.roles import Principal
 
 MAX_ACTIONS = 10
 DOCUMENT_SCHEMA = "kanazawa-dao/proposal-document/v1"
+
+
+@relay.job_kind
+@dataclass(frozen=True)
+class ProposeJob(relay.JobPayload):
+    """A drafted proposal submitted by the relayer (`proposeWithCategory`)."""
+
+    kind: ClassVar[JobKind] = JobKind.PROPOSE
+    proposal_id: int
+    description: str
+    category: int
+    targets: list[str]
+    values: list[int]
+    calldatas: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"proposal_id": str(self.proposal_id), "description": self.description, "category": self.category,
+                "actions": {"targets": list(self.targets), "values": [str(v) for v in self.values],
+                            "calldatas": list(self.calldatas)}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProposeJob:
+        a = data["actions"]
+        return cls(int(data["proposal_id"]), data["description"], int(data["category"]), a["targets"],
+                   [int(v) for v in a["values"]], a["calldatas"])
+
+    def call(self, services: Services):
+        return services.contract("CityGovernor").functions.proposeWithCategory(
+            self.targets, self.values, [bytes.fromhex(c[2:]) for c in self.calldatas], self.description,
+            self.category)
 
 
 @dataclass(frozen=True)
@@ -155,10 +185,9 @@ def _submit_draft(services: Services, session, who: Principal, d: ProposalDraft,
     chain_checks.would_succeed(services, gov.functions.proposeWithCategory(
         targets, values, raw_calldatas, description, int(category)), services.keys.relayer.address)
     job, _ = relay.accept(
-        session, kind=JobKind.PROPOSE.value, dedupe_key=f"propose:{services.chain_id}:{proposal_id}", requested_by=author,
-        signer="relayer", sender=services.keys.relayer.address,
-        payload={"proposal_id": str(proposal_id), "description": description, "category": int(category),
-                 "actions": {"targets": targets, "values": [str(v) for v in values], "calldatas": calldatas}})
+        session, payload=ProposeJob(proposal_id, description, int(category), targets, values, calldatas),
+        dedupe_key=f"propose:{services.chain_id}:{proposal_id}", requested_by=author, signer="relayer",
+        sender=services.keys.relayer.address)
     doc = ProposalDocument(chain_id=services.chain_id, proposal_id=proposal_id, author_address=author,
                            category=int(category), title_ja=d.title_ja, title_en=d.title_en,
                            document_cid=cid, document_hash=content_hash, description=description,
@@ -186,7 +215,55 @@ def _reopen_if_gone(services: Services, session, gov, submitted: ProposalDocumen
 
 #: The step, the governor state it needs, and what the proposal is after it.
 STEPS = {"queue": ProposalState.SUCCEEDED.word, "execute": ProposalState.QUEUED.word}
-STEP_KINDS = {"queue": JobKind.QUEUE_PROPOSAL, "execute": JobKind.EXECUTE_PROPOSAL}
+
+
+@dataclass(frozen=True)
+class _ProposalStepJob(relay.JobPayload):
+    proposal_id: int
+    targets: list[str]
+    values: list[int]
+    calldatas: list[str]
+    description_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"proposal_id": str(self.proposal_id), "targets": list(self.targets),
+                "values": [str(v) for v in self.values], "calldatas": list(self.calldatas),
+                "description_hash": self.description_hash}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _ProposalStepJob:
+        return cls(int(data["proposal_id"]), data["targets"], [int(v) for v in data["values"]], data["calldatas"],
+                   data["description_hash"])
+
+    def _args(self) -> tuple:
+        return (self.targets, self.values, [bytes.fromhex(c.removeprefix("0x")) for c in self.calldatas],
+                bytes.fromhex(self.description_hash[2:]))
+
+
+@relay.job_kind
+@dataclass(frozen=True)
+class QueueJob(_ProposalStepJob):
+    """A succeeded proposal queued in the timelock (the governor's `queue`)."""
+
+    kind: ClassVar[JobKind] = JobKind.QUEUE_PROPOSAL
+
+    def call(self, services: Services):
+        return services.contract("CityGovernor").functions.queue(*self._args())
+
+
+@relay.job_kind
+@dataclass(frozen=True)
+class ExecuteJob(_ProposalStepJob):
+    """A queued proposal carried out once the timelock's delay has passed (the governor's `execute`)."""
+
+    kind: ClassVar[JobKind] = JobKind.EXECUTE_PROPOSAL
+
+    def call(self, services: Services):
+        return services.contract("CityGovernor").functions.execute(*self._args())
+
+
+STEP_JOBS: dict[str, type[_ProposalStepJob]] = {"queue": QueueJob, "execute": ExecuteJob}
+STEP_KINDS = {step: job.kind for step, job in STEP_JOBS.items()}
 
 
 def advance(services: Services, who: Principal, proposal_id: int, step: str) -> relay.JobView:
@@ -214,10 +291,10 @@ def advance(services: Services, who: Principal, proposal_id: int, step: str) -> 
             RelayJob.kind == STEP_KINDS[step].value, RelayJob.status == JobStatus.FAILED.value,
             RelayJob.dedupe_key.startswith(f"{step}-proposal:{services.chain_id}:{proposal_id}:")))
         job, _ = relay.accept(
-            session, kind=STEP_KINDS[step].value, dedupe_key=f"{step}-proposal:{services.chain_id}:{proposal_id}:{failed}",
-            requested_by=city, signer="relayer", sender=services.keys.relayer.address,
-            payload={"proposal_id": str(proposal_id), "targets": p.targets, "values": p.values,
-                     "calldatas": p.calldatas, "description_hash": "0x" + keccak(text=p.description).hex()})
+            session, payload=STEP_JOBS[step](proposal_id, p.targets, [int(v) for v in p.values], p.calldatas,
+                                             "0x" + keccak(text=p.description).hex()),
+            dedupe_key=f"{step}-proposal:{services.chain_id}:{proposal_id}:{failed}",
+            requested_by=city, signer="relayer", sender=services.keys.relayer.address)
         if job.status == JobStatus.CONFIRMED.value and relay.reopen(session, job.id):
             # Confirmed, yet the governor says the step is still to do: a reorg deeper than `confirmations` took it.
             job = session.get(RelayJob, job.id, populate_existing=True)

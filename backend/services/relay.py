@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import and_, or_, select, text, update
@@ -38,25 +38,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.logs import DISCARD
 
 from backend.chain.reverts import ContractRevert
 from backend.db import dialect_insert
-from backend.domain.vocabulary import (
-    FINAL_JOB_STATUSES,
-    IN_FLIGHT_JOB_STATUSES,
-    OPEN_JOB_STATUSES,
-    ChainRole,
-)
+from backend.domain.vocabulary import FINAL_JOB_STATUSES, IN_FLIGHT_JOB_STATUSES, OPEN_JOB_STATUSES, JobKind
 from backend.models._common import utcnow
 from backend.models.relay import DEDUPE_KEY_LENGTH, RelayJob, RelaySender
 from backend.services.context import Services
 from backend.services.errors import NotFound
 
-#: How long a job stays held without a renewal. Was 90 s, unrenewed: a worker killed mid-job (or one that could not
-#: release its leases while the database restarted) stalled those jobs, and the voter's later ballots, for 90 s
-#: (tests/faults/test_worker_killed.py, test_postgres_restart.py). Now a live worker renews its leases every
-#: RENEW_EVERY_S, so only a dead or cut-off worker's lease lapses, and soon.
+#: How long a job stays held without a renewal. A live worker renews its leases every RENEW_EVERY_S, so only a dead
+#: or cut-off worker's lease lapses, and soon: its jobs (and a voter's later ballots, which wait for them) are
+#: picked up by the sweep within LEASE, not stalled (tests/faults/test_worker_killed.py, test_postgres_restart.py).
 LEASE = dt.timedelta(seconds=20)
 RENEW_EVERY_S = 5.0
 RECEIPT_WAIT_S = 20
@@ -66,6 +59,25 @@ OPEN_STATUSES, FINAL_STATUSES = OPEN_JOB_STATUSES, FINAL_JOB_STATUSES
 #: Issuer keys of organisations get topped up by the relayer when they run low.
 ORGANISATION_MIN_BALANCE = 5 * 10**16
 ORGANISATION_TOP_UP = 5 * 10**17
+
+
+@dataclass(frozen=True)
+class RelayRetry:
+    """When the worker tries a job again: after the countdown the relayer asked for (RetryLater), growing by `growth`
+    per retry, at most `max_countdown`; an unexpected error (a bug, the database away) starts from
+    `unexpected_countdown`. After `max_retries` tries the task gives up; the job stays in the table and the sweep
+    dispatches it again (`stale_jobs`), so nothing is lost, only paced."""
+
+    max_retries: int = 100
+    growth: float = 1.5
+    max_countdown: float = 30.0
+    unexpected_countdown: float = 2.0
+
+    def countdown(self, suggested: float, retries: int) -> float:
+        return min(self.max_countdown, suggested * self.growth ** min(retries, 8))
+
+
+RELAY_RETRY = RelayRetry()
 
 
 class RetryLater(Exception):
@@ -97,19 +109,79 @@ class JobView:
 
 
 
+# ---------------------------------------------------------------------- job kinds
+
+Call = tuple[ContractFunction, dict[str, Any]]
+
+
+class JobPayload:
+    """What a job of one kind carries, typed: its fields, their JSON (the `relay_job.payload` column), the contract
+    call it makes and what its receipt yields. Each domain declares its kinds next to its service (`BallotJob` in
+    ballots.py, ...) with `@job_kind`; the relayer knows only this interface."""
+
+    kind: ClassVar[JobKind]
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobPayload:
+        raise NotImplementedError
+
+    def call(self, services: Services) -> ContractFunction:
+        """The contract call this job makes."""
+        raise NotImplementedError
+
+    def result(self, services: Services, receipt: Any) -> dict[str, Any]:
+        """What the confirmed job produced, read from its receipt's events (e.g. a new badge type's id)."""
+        return {}
+
+    def refusal(self, services: Services, revert: ContractRevert) -> str | None:
+        """Why the contract refuses this job, in words, when its custom error alone would not say it."""
+        return None
+
+
+#: Every job kind: its payload class, by `JobKind` value (filled by `@job_kind` as the domain modules load).
+JOB_KINDS: dict[str, type[JobPayload]] = {}
+#: The modules that declare job kinds, loaded before a job is read (they import this module: loaded late).
+_KIND_MODULES = ("ballots", "claims", "proposals", "organisations", "metaverse_events", "outcomes")
+
+
+def job_kind(cls: type[JobPayload]) -> type[JobPayload]:
+    """Register a payload class as the one of its kind."""
+    JOB_KINDS[cls.kind.value] = cls
+    return cls
+
+
+def payload_of(job: RelayJob) -> JobPayload:
+    """The typed payload of a stored job (ValueError/KeyError/TypeError when it is malformed or of no known kind)."""
+    if job.kind not in JOB_KINDS:
+        import importlib
+
+        for name in _KIND_MODULES:
+            importlib.import_module(f"backend.services.{name}")
+    if job.kind not in JOB_KINDS:
+        raise ValueError(f"unknown relay job kind {job.kind!r}")
+    return JOB_KINDS[job.kind].from_json(job.payload)
+
+
+def _stored(payload: JobPayload, signer: str) -> dict[str, Any]:
+    return {**payload.to_json(), "signer": signer}
+
+
 # ---------------------------------------------------------------------- accepting
 
 
-def accept(session: Session, *, kind: str, dedupe_key: str, requested_by: str, signer: str, sender: str,
-           payload: dict[str, Any], order_key: str | None = None, order_nonce: int | None = None) -> tuple[RelayJob, bool]:
+def accept(session: Session, *, payload: JobPayload, dedupe_key: str, requested_by: str, signer: str, sender: str,
+           order_key: str | None = None, order_nonce: int | None = None) -> tuple[RelayJob, bool]:
     """Insert a job, or find the job already accepted for the same request. Returns (job, created). The caller
     commits, then dispatches `job.id`."""
     existing = session.scalar(select(RelayJob).where(RelayJob.dedupe_key == dedupe_key))
     if existing is not None:
         return existing, False
-    job = RelayJob(id=uuid.uuid4().hex, kind=kind, status="pending", dedupe_key=dedupe_key, requested_by=requested_by,
-                   sender=sender, order_key=order_key, order_nonce=order_nonce,
-                   payload={**payload, "signer": signer}, result={}, attempts=0)
+    job = RelayJob(id=uuid.uuid4().hex, kind=payload.kind.value, status="pending", dedupe_key=dedupe_key,
+                   requested_by=requested_by, sender=sender, order_key=order_key, order_nonce=order_nonce,
+                   payload=_stored(payload, signer), result={}, attempts=0)
     try:
         with session.begin_nested():
             session.add(job)
@@ -123,12 +195,11 @@ def accept(session: Session, *, kind: str, dedupe_key: str, requested_by: str, s
 
 @dataclass(frozen=True)
 class NewJob:
-    kind: str
+    payload: JobPayload
     dedupe_key: str
     requested_by: str
     signer: str
     sender: str
-    payload: dict[str, Any]
     order_key: str | None = None
     order_nonce: int | None = None
 
@@ -139,9 +210,9 @@ def insert_new(connection: Connection, jobs: list[NewJob]) -> list[JobView | Non
     Returns, in order, each new job, or None where a job with that key was accepted concurrently since the look-up.
     The caller commits, then dispatches."""
     now = utcnow()
-    rows = [{"id": uuid.uuid4().hex, "kind": j.kind, "status": "pending", "dedupe_key": j.dedupe_key,
+    rows = [{"id": uuid.uuid4().hex, "kind": j.payload.kind.value, "status": "pending", "dedupe_key": j.dedupe_key,
              "requested_by": j.requested_by, "sender": j.sender, "order_key": j.order_key, "order_nonce": j.order_nonce,
-             "payload": {**j.payload, "signer": j.signer}, "result": {}, "attempts": 0, "created_at": now,
+             "payload": _stored(j.payload, j.signer), "result": {}, "attempts": 0, "created_at": now,
              "updated_at": now} for j in jobs]
     table = RelayJob.__table__
     inserted = set(connection.scalars(dialect_insert(connection)(table).values(rows)
@@ -194,42 +265,7 @@ def reopen(session: Session, job_id: str) -> bool:
         .values(status="submitted", block_number=None, block_hash=None, error=None)).rowcount == 1
 
 
-# ---------------------------------------------------------------------- calls per kind
-
-
-def _build_call(services: Services, job: RelayJob) -> tuple[ContractFunction | None, dict[str, Any]]:
-    """The contract call a job makes (None for a plain value transfer) and extra transaction fields."""
-    p = job.payload
-    if job.kind == "ballot":
-        gov = services.contract("CityGovernor")
-        return gov.functions.castVoteBySig(int(p["proposal_id"]), p["support"], p["voter"], bytes.fromhex(p["signature"][2:])), {}
-    if job.kind == "claim":
-        inv = p["invitation"]
-        fields = (inv["invitee"], inv["segment"], inv["issuer"], int(inv["nonce"]), int(inv["expiry"]))
-        return services.contract("MembershipCard").functions.claim(fields, bytes.fromhex(p["signature"][2:])), {}
-    if job.kind == "propose":
-        a = p["actions"]
-        return services.contract("CityGovernor").functions.proposeWithCategory(
-            a["targets"], [int(v) for v in a["values"]], [bytes.fromhex(c[2:]) for c in a["calldatas"]],
-            p["description"], p["category"]), {}
-    if job.kind == "grant-issuer":
-        return services.contract("MembershipCard").functions.grantRole(ChainRole.ISSUER_ROLE.id_bytes, p["account"]), {}
-    if job.kind == "create-badge-type":
-        return services.contract("CommunityBadges").functions.createBadgeType(
-            p["uri"], p["max_supply"], p["soulbound"], p["kind"]), {}
-    if job.kind == "mint-badges":
-        return services.contract("CommunityBadges").functions.mint(p["badge_type_id"], p["recipients"]), {}
-    if job.kind == "publish-outcome":
-        return services.contract("OutcomeRegistry").functions.publishOutcome(
-            int(p["proposal_id"]), p["status"], p["report_uri"], bytes.fromhex(p["content_hash"][2:])), {}
-    if job.kind in ("queue-proposal", "execute-proposal"):
-        gov = services.contract("CityGovernor")
-        fn = gov.functions.queue if job.kind == "queue-proposal" else gov.functions.execute
-        return fn(p["targets"], [int(v) for v in p["values"]], [bytes.fromhex(c.removeprefix("0x")) for c in p["calldatas"]],
-                  bytes.fromhex(p["description_hash"][2:])), {}
-    if job.kind == "fund":
-        return None, {"to": p["to"], "value": int(p["value"])}
-    raise ValueError(f"unknown relay job kind {job.kind!r}")
+# ---------------------------------------------------------------------- signers
 
 
 def signer_account(services: Services, signer: str) -> LocalAccount:
@@ -240,18 +276,6 @@ def signer_account(services: Services, signer: str) -> LocalAccount:
     if signer.startswith("organisation:"):
         return services.keys.organisation(int(signer.split(":", 1)[1]))
     raise ValueError(f"unknown signer {signer!r}")
-
-
-def _result_of(services: Services, job: RelayJob, receipt: Any) -> dict[str, Any]:
-    """What a confirmed job produced, read from its receipt's events (e.g. the new badge type's id). The receipt's
-    other events (Transfer, DelegateVotesChanged, ...) are skipped quietly: web3's default warns once per log."""
-    if job.kind == "create-badge-type":
-        events = services.contract("CommunityBadges").events.BadgeTypeCreated().process_receipt(receipt, errors=DISCARD)
-        return {"badge_type_id": int(events[0]["args"]["badgeTypeId"])} if events else {}
-    if job.kind == "claim":
-        events = services.contract("MembershipCard").events.CardIssued().process_receipt(receipt, errors=DISCARD)
-        return {"token_id": int(events[0]["args"]["tokenId"])} if events else {}
-    return {}
 
 
 # ---------------------------------------------------------------------- processing
@@ -337,25 +361,22 @@ class Relayer:
                                           RelayJob.status.in_(IN_FLIGHT_JOB_STATUSES),
                                           RelayJob.order_nonce < job.order_nonce).limit(1)):
                 raise RetryLater(f"an earlier request of {job.order_key} is not on chain yet", countdown=1)
-            sender = signer_account(services, job.payload["signer"])
             try:
-                fn, extra = _build_call(services, job)
+                sender = signer_account(services, job.payload["signer"])
+                payload = payload_of(job)
+                fn = payload.call(services)
             except (KeyError, ValueError, TypeError) as exc:
                 return self._fail(job_id, f"malformed job payload: {exc}")
         chain = self._chain()
         try:
             if job.payload["signer"].startswith("organisation:"):
                 self._top_up(sender.address)
-            if fn is None:
-                tx = {"from": sender.address, "to": extra["to"], "value": extra["value"], "gas": 21_000}
-            else:
-                gas = chain.estimate(fn, sender.address)
-                tx = fn.build_transaction({"from": sender.address, "gas": gas, "chainId": chain.chain_id,
-                                           "nonce": 0, **chain.fees()})
-            tx.update(chainId=chain.chain_id, **({} if "maxFeePerGas" in tx else chain.fees()))
+            gas = chain.estimate(fn, sender.address)
+            tx = fn.build_transaction({"from": sender.address, "gas": gas, "chainId": chain.chain_id, "nonce": 0,
+                                       **chain.fees()})
             pending_nonce = chain.w3.eth.get_transaction_count(sender.address, "pending")
         except ContractRevert as exc:
-            return self._fail(job_id, self._refusal(job, exc))
+            return self._fail(job_id, payload.refusal(services, exc) or f"refused by the contract: {exc}")
         except RetryLater:
             raise
         except Exception as exc:  # noqa: BLE001 - transport errors of every kind are transient
@@ -374,27 +395,6 @@ class Relayer:
         self.log(f"job {job_id} ({job.kind}) signed as {tx_hash} nonce {nonce}")
         self._broadcast(raw)
         return "submitted"
-
-    def _refusal(self, job: RelayJob, exc: ContractRevert) -> str:
-        """Why the contract refuses the job, in words. A ballot whose signature the governor refuses although the
-        API checked it was signed for another nonce than the voter's on chain: an earlier ballot of theirs failed
-        (the nonce it held is free again) or the voter used the nonce themselves. Either way the voter signs again;
-        nothing holds their nonce (`_fail`)."""
-        reason = f"refused by the contract: {exc}"
-        if job.kind != "ballot" or exc.error != "GovernorInvalidSignature":
-            return reason
-        try:
-            onchain = self.services.contract("CityGovernor").functions.nonces(job.payload["voter"]).call()
-        except Exception:  # noqa: BLE001 - the plain reason is still true
-            return reason
-        signed = int(job.payload["nonce"])
-        if onchain < signed:
-            return (f"{reason}; the ballot was signed for nonce {signed}, but an earlier ballot of this voter did not "
-                    f"land, so the voter's next nonce is {onchain}: sign the ballot again")
-        if onchain > signed:
-            return (f"{reason}; nonce {signed} of this voter was used on chain by another signature meanwhile "
-                    f"(next is {onchain}): sign the ballot again")
-        return reason
 
     def _top_up(self, address: str) -> None:
         """Give an organisation's issuer key gas money from the relayer (harmless if it happens twice)."""
@@ -474,7 +474,7 @@ class Relayer:
         block_number, block_hash = receipt["blockNumber"], "0x" + bytes(receipt["blockHash"]).hex()
         depth = head - block_number
         final = depth >= services.settings.confirmations
-        result = _result_of(services, job, receipt)
+        result = payload_of(job).result(services, receipt)
         with services.transaction() as session:
             job = session.get(RelayJob, job_id)
             job.status = "confirmed" if final else "included"

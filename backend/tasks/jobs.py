@@ -11,11 +11,10 @@ from backend.services import auth
 from backend.services import relay as relay_service
 from backend.services.context import Services
 from backend.services.metaverse_events import plan_attendance_badges
-from backend.services.relay import Relayer, RetryLater
+from backend.services.relay import RELAY_RETRY, Relayer, RetryLater
 from backend.tasks.app import RELAY_TASK, SWEEP_TASK
 
 log = logging.getLogger("kanazawa_dao.worker")
-MAX_COUNTDOWN = 30.0
 
 #: Extra work for each sweep (registered by services that need periodic attention, e.g. attendance badges).
 SWEEP_HOOKS: list = []
@@ -33,16 +32,16 @@ def services() -> Services:
     return svc
 
 
-@shared_task(name=RELAY_TASK, bind=True, acks_late=True, max_retries=None)
+@shared_task(name=RELAY_TASK, bind=True, acks_late=True, max_retries=RELAY_RETRY.max_retries)
 def relay(self, job_id: str) -> str:
     try:
         status = Relayer(services(), log=log.info).process(job_id)
     except RetryLater as exc:
-        countdown = min(MAX_COUNTDOWN, exc.countdown * 1.5 ** min(self.request.retries, 8))
+        countdown = RELAY_RETRY.countdown(exc.countdown, self.request.retries)
         log.info("job %s: %s; again in %.1f s", job_id, exc.reason, countdown)
         raise self.retry(countdown=countdown) from None
     except Exception as exc:  # noqa: BLE001 - the database went away, a bug: the job stays, try again later
-        countdown = min(MAX_COUNTDOWN * 2, 2.0 * 2 ** min(self.request.retries, 5))
+        countdown = RELAY_RETRY.countdown(RELAY_RETRY.unexpected_countdown, self.request.retries)
         log.exception("job %s: unexpected error, again in %.0f s", job_id, countdown)
         raise self.retry(countdown=countdown, exc=exc) from None
     log.info("job %s: %s", job_id, status)
