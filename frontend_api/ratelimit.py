@@ -51,10 +51,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from frontend_api.deps import session_token
-from frontend_api.problems import (  # reads that store a row each (GET /auth/nonce)
-    LIMITED_READS,
-    problem,
-)
+from frontend_api.problems import LIMITED_READS, problem  # reads that store a row each (GET /auth/nonce)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Bodies larger than this are not parsed for an address (a signed ballot, claim, check-in or sign-in is a few KiB).

@@ -11,13 +11,7 @@ import dataclasses
 import time
 from typing import Any, Callable
 
-from backend.chain.jsonrpc import (
-    JsonRpc,
-    JsonRpcTimeout,
-    JsonRpcUnavailable,
-    RetryPolicy,
-    RpcStats,
-)
+from backend.chain.jsonrpc import JsonRpc, JsonRpcTimeout, JsonRpcUnavailable, RetryPolicy, RpcStats
 from backend.errors import KanazawaDaoError
 
 

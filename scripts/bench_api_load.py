@@ -50,12 +50,7 @@ from sqlalchemy.engine import make_url
 
 from backend.chain.accounts import dev_account
 from backend.chain.client import ChainClient
-from backend.chain.deploy import (
-    Deployment,
-    DeploymentParams,
-    deploy_all,
-    write_manifest,
-)
+from backend.chain.deploy import Deployment, DeploymentParams, deploy_all, write_manifest
 from backend.domain.vocabulary import ChainRole
 from backend.paths import REPO_ROOT
 from backend.toolchain.anvil import free_port, start_anvil

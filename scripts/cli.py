@@ -25,10 +25,10 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from backend import migrate
-from backend.toolchain import devnet
 from backend.chain.accounts import DEV_BALANCE_ETH, dev_accounts
 from backend.config import Settings
 from backend.errors import KanazawaDaoError
+from backend.toolchain import devnet
 from backend.toolchain.compile import compile_contracts
 
 #: `devnet status` exit code when no devnet runs (the LSB "program is not running" code), for scripts.

@@ -43,15 +43,7 @@ from backend.paths import REPO_ROOT
 from backend.toolchain import npm as toolchain
 from backend.toolchain.anvil import free_port, start_anvil
 from backend.toolchain.compile import EVM_VERSION, OPTIMIZER_RUNS, build_artifacts
-from backend.toolchain.dao import (
-    CULTURE,
-    FOR,
-    ORGANISATION,
-    RELATIONSHIP_POPULATION,
-    RESIDENT,
-    TOWN_PLANNING,
-    Dao,
-)
+from backend.toolchain.dao import CULTURE, FOR, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, TOWN_PLANNING, Dao
 
 BASELINE_DIR = REPO_ROOT / "benchmarks" / "baseline"
 BASELINE_BUILD_DIR = BASELINE_DIR / "build"

@@ -28,11 +28,11 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from backend import migrate
-from backend.toolchain import devnet
 from backend.chain.deploy import Deployment
 from backend.config import Settings
 from backend.errors import KanazawaDaoError
 from backend.paths import REPO_ROOT
+from backend.toolchain import devnet
 from backend.toolchain.anvil import port_in_use
 from scripts.supervisor import Child, ProcessGroup
 

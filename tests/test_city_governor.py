@@ -7,16 +7,7 @@ from eth_account import Account
 
 from backend.chain import eip712
 from backend.chain.reverts import ContractRevert
-from tests.dao import (
-    ABSTAIN,
-    AGAINST,
-    CULTURE,
-    FOR,
-    ORGANISATION,
-    RELATIONSHIP_POPULATION,
-    RESIDENT,
-    TOWN_PLANNING,
-)
+from tests.dao import ABSTAIN, AGAINST, CULTURE, FOR, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, TOWN_PLANNING
 
 ADOPTED, ABANDONED = 1, 5
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from backend.toolchain import devnet
 from backend.chain.accounts import DEV_ROLES, dev_accounts
 from backend.chain.client import ChainClient
 from backend.chain.deploy import manifest_path, read_manifest, verify_on_chain
 from backend.errors import DevnetError
+from backend.toolchain import devnet
 from backend.toolchain.anvil import AnvilProcess, free_port
 from scripts.cli import main
 

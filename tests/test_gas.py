@@ -15,15 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from scripts.gas_report import (
-    BADGE_BATCH_LIMIT,
-    GOVERNANCE_LIMIT,
-    ORDER,
-    Row,
-    environment,
-    measure,
-    render_markdown,
-)
+from scripts.gas_report import BADGE_BATCH_LIMIT, GOVERNANCE_LIMIT, ORDER, Row, environment, measure, render_markdown
 
 
 @pytest.fixture(scope="module")

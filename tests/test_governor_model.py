@@ -9,14 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend.chain.reverts import ContractRevert
-from tests.dao import (
-    CULTURE,
-    FOR,
-    ORGANISATION,
-    RELATIONSHIP_POPULATION,
-    RESIDENT,
-    TOWN_PLANNING,
-)
+from tests.dao import CULTURE, FOR, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, TOWN_PLANNING
 
 SEGMENTS = (RESIDENT, RELATIONSHIP_POPULATION, ORGANISATION)
 

@@ -8,16 +8,7 @@ from eth_account import Account
 
 from backend.chain import eip712
 from backend.models import chain as m
-from tests.dao import (
-    ABSTAIN,
-    AGAINST,
-    FOR,
-    ISSUER_ROLE,
-    ORGANISATION,
-    RELATIONSHIP_POPULATION,
-    RESIDENT,
-    TOWN_PLANNING,
-)
+from tests.dao import ABSTAIN, AGAINST, FOR, ISSUER_ROLE, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, TOWN_PLANNING
 from tests.indexer_helpers import dump, rows, run_indexer
 
 SEGMENTS = (RESIDENT, RELATIONSHIP_POPULATION, ORGANISATION)

@@ -5,16 +5,7 @@ from __future__ import annotations
 
 from eth_account import Account
 
-from tests.dao import (
-    ABSTAIN,
-    AGAINST,
-    FOR,
-    ISSUER_ROLE,
-    ORGANISATION,
-    RELATIONSHIP_POPULATION,
-    RESIDENT,
-    TOWN_PLANNING,
-)
+from tests.dao import ABSTAIN, AGAINST, FOR, ISSUER_ROLE, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, TOWN_PLANNING
 
 ADOPTED = 1
 

@@ -10,17 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Index,
-    Integer,
-    SmallInteger,
-    String,
-    Text,
-    func,
-)
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, SmallInteger, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Address, Base, Hash, Uint256, UtcDateTime

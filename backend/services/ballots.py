@@ -20,27 +20,15 @@ from eth_utils import is_checksum_address
 from sqlalchemy import or_, select
 
 from backend.chain import eip712
-from backend.domain.vocabulary import (
-    IN_FLIGHT_JOB_STATUSES,
-    JobKind,
-    ProposalState,
-    Support,
-)
+from backend.domain.vocabulary import IN_FLIGHT_JOB_STATUSES, JobKind, ProposalState, Support
 from backend.models.relay import RelayJob
 from backend.services import chain_checks, relay
 from backend.services.context import Services
-from backend.services.errors import (
-    Conflict,
-    InvalidInput,
-    InvalidSignature,
-    NotFound,
-    RefusedByChain,
-    Unavailable,
-)
+from backend.services.errors import Conflict, InvalidInput, InvalidSignature, NotFound, RefusedByChain, Unavailable
 
 
 @dataclass(frozen=True)
-class BallotIn:
+class SignedBallot:
     proposal_id: int
     support: int
     voter: str
@@ -151,7 +139,7 @@ def _order_key(services: Services, voter: str) -> str:
     return f"ballot:{services.chain_id}:{voter}"
 
 
-def accept(services: Services, ballot: BallotIn) -> tuple[relay.JobView, bool]:
+def accept(services: Services, *, ballot: SignedBallot) -> tuple[relay.JobView, bool]:
     """Check a signed ballot and accept it as a relay job (committed when this returns): (job, created). The
     signature is checked here, in the request's thread; the checks against the database and the chain, and the
     insert, run in the process's `BallotIntake`, together with the ballots that arrived meanwhile."""
@@ -207,7 +195,7 @@ class BallotIntake:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, ballot: BallotIn) -> tuple[relay.JobView, bool]:
+    def submit(self, ballot: SignedBallot) -> tuple[relay.JobView, bool]:
         future: Future = Future()
         self._queue.put((ballot, future))
         with self._lock:
@@ -267,7 +255,7 @@ def _intake(services: Services) -> BallotIntake:
     return services.fixed("ballot-intake", start)
 
 
-def _accept_batch(services: Services, ballots: list[BallotIn]) -> list[tuple[relay.JobView, bool] | Exception | object]:
+def _accept_batch(services: Services, ballots: list[SignedBallot]) -> list[tuple[relay.JobView, bool] | Exception | object]:
     """Check ballots whose signatures are valid and insert the acceptable ones as relay jobs, in order; each entry
     of the result is (job, created), the error to answer with, or AGAIN. What each ballot is checked against:
 
@@ -372,7 +360,7 @@ def _accept_batch(services: Services, ballots: list[BallotIn]) -> list[tuple[rel
     return results
 
 
-def _check(ballot: BallotIn, answers: list, in_flight: list[tuple[int, int]], snapshot: int) -> None:
+def _check(ballot: SignedBallot, answers: list, in_flight: list[tuple[int, int]], snapshot: int) -> None:
     """Refuse a ballot the chain or the voter's ballots in flight say no to (Conflict or RefusedByChain)."""
     state, voted, votes, onchain_nonce = answers
     for answer in (state, voted, onchain_nonce):
@@ -398,8 +386,8 @@ def _check(ballot: BallotIn, answers: list, in_flight: list[tuple[int, int]], sn
         raise Conflict(f"a ballot of {voter} for this proposal is already being relayed")
 
 
-def _same_ballot(services: Services, job_id: str, payload: dict, ballot: BallotIn) -> tuple[relay.JobView, bool] | Conflict:
+def _same_ballot(services: Services, job_id: str, payload: dict, ballot: SignedBallot) -> tuple[relay.JobView, bool] | Conflict:
     """The job already accepted for this voter and nonce: this very ballot (a replay), or a conflict."""
     if payload.get("signature") == ballot.signature.lower():
-        return relay.job_view(services, job_id), False
+        return relay.job_view(services, job_id=job_id), False
     return Conflict(f"a different ballot with nonce {ballot.nonce} of {ballot.voter} was already accepted")

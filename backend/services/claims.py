@@ -51,7 +51,7 @@ class ClaimJob(relay.JobPayload):
         return {"token_id": int(events[0]["args"]["tokenId"])} if events else {}
 
 
-def accept(services: Services, invitation: dict[str, Any], signature: str) -> tuple[relay.JobView, bool]:
+def accept(services: Services, *, invitation: dict[str, Any], signature: str) -> tuple[relay.JobView, bool]:
     for key in ("invitee", "issuer"):
         if not is_checksum_address(invitation.get(key, "")):
             raise InvalidInput(f"invitation.{key} must be an EIP-55 checksummed address", field=f"invitation.{key}")
@@ -80,7 +80,7 @@ def accept(services: Services, invitation: dict[str, Any], signature: str) -> tu
                 reopened = relay.reopen(session, existing.id)
             if reopened:
                 services.dispatch(existing.id)
-        return relay.job_view(services, existing.id), False
+        return relay.job_view(services, job_id=existing.id), False
     fields = (invitation["invitee"], invitation["segment"], invitation["issuer"], nonce, expiry)
     fn = services.contract("MembershipCard").functions.claim(fields, sig)
     chain_checks.would_succeed(services, fn, services.keys.relayer.address)

@@ -3,8 +3,10 @@ Used by `kanazawa-dao up` to wait for a ready service and by operators' monitori
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select, text
 
 from backend.models.chain import IndexerCursor
@@ -12,7 +14,32 @@ from backend.models.relay import RelayJob
 from backend.services.context import Services
 
 
-def health(services: Services) -> dict[str, Any]:
+class ChainHead(BaseModel):
+    chain_id: int
+    head: int
+
+
+class IndexerProgress(BaseModel):
+    block: int = Field(description="the last block indexed")
+    lag: int | None = Field(description="blocks behind the chain's head (null when the chain does not answer)")
+    updated_at: dt.datetime
+
+
+class HealthReport(BaseModel):
+    status: str = Field(description="ok | degraded (the chain does not answer) | unavailable (the database does not)")
+    database: bool
+    chain: ChainHead | None
+    indexer: IndexerProgress | None = Field(description="null until the indexer's first batch")
+    relay_jobs: dict[str, int] = Field(description="relayed transactions by status (pending, submitted, included, "
+                                                   "confirmed, failed)")
+    error: str | None = None
+
+
+def health(services: Services) -> HealthReport:
+    return HealthReport(**_report(services))
+
+
+def _report(services: Services) -> dict[str, Any]:
     report: dict[str, Any] = {"database": False, "chain": None, "indexer": None, "relay_jobs": {}}
     try:
         with services.session() as session:

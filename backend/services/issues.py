@@ -14,6 +14,7 @@ dataset dates itself by it).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import math
@@ -24,22 +25,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from eth_utils import is_hex_address, to_checksum_address
+from pydantic import BaseModel, Field
 from sqlalchemy import ColumnElement, delete, exists, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.domain.vocabulary import Role
-from backend.models.issue import (
-    ISSUE_CATEGORIES,
-    ISSUE_STATUSES,
-    Issue,
-    IssueComment,
-    IssueSupport,
-    searchable,
-)
+from backend.models.issue import ISSUE_CATEGORIES, ISSUE_STATUSES, Issue, IssueComment, IssueSupport, searchable
 from backend.services.context import Services
 from backend.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.services.roles import Principal
+
+IssueCategoryWord = Literal[ISSUE_CATEGORIES]  # type: ignore[valid-type]
+IssueStatusWord = Literal[ISSUE_STATUSES]  # type: ignore[valid-type]
 
 OWN_SOURCE = "kanazawa-dao"
 SOURCE_PATTERN = re.compile(r"^[a-z0-9-]{2,40}$")
@@ -93,6 +91,70 @@ class IssueFilter:
 
 
 # ---------------------------------------------------------------------- the one rule set
+
+
+# ---------------------------------------------------------------------- what the service answers with
+
+
+class IssueView(BaseModel):
+    id: int
+    title: str
+    body: str
+    category: IssueCategoryWord
+    status: IssueStatusWord
+    location_name: str | None
+    latitude: float | None
+    longitude: float | None
+    skills_wanted: list[str]
+    author: str | None = Field(description="the address that posted it; null for an imported issue")
+    source: str = Field(description='"kanazawa-dao" when posted here, else the board it was imported from')
+    external_id: str | None = Field(description="its id on the board it was imported from")
+    external_url: str | None = Field(description="its page on the board it was imported from")
+    support_count: int
+    comment_count: int
+    created_at: dt.datetime
+    updated_at: dt.datetime = Field(description="last change of the issue, its support count included")
+
+
+class IssuePage(BaseModel):
+    items: list[IssueView]
+    total: int
+    page: int
+    per_page: int
+
+
+class SupportCount(BaseModel):
+    issue_id: int
+    support_count: int
+
+
+class CommentView(BaseModel):
+    id: int
+    issue_id: int
+    author: str
+    body: str
+    created_at: dt.datetime
+
+
+class CommentPage(BaseModel):
+    items: list[CommentView]
+    total: int
+    page: int
+    per_page: int
+
+
+class ImportRowError(BaseModel):
+    row: int = Field(description="CSV: the row as a spreadsheet numbers it (the header is row 1); "
+                                 "JSON: the position in the list, from 1")
+    external_id: str | None
+    error: str
+
+
+class ImportReport(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    errors: list[ImportRowError] = Field(description="rows skipped, with the reason; the other rows were imported")
 
 
 def _text(value: Any, name: str, maximum: int, *, required: bool) -> str | None:
@@ -181,10 +243,10 @@ def _fields(issue: Issue, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 
-def _view(issue: Issue, comment_count: int) -> dict[str, Any]:
-    return {"id": issue.id, **_fields(issue, IMPORTED), "author": issue.author_address, "source": issue.source,
+def _view(issue: Issue, comment_count: int) -> IssueView:
+    return IssueView(**{"id": issue.id, **_fields(issue, IMPORTED), "author": issue.author_address, "source": issue.source,
             "external_id": issue.external_id, "support_count": issue.support_count, "comment_count": comment_count,
-            "created_at": issue.created_at, "updated_at": issue.updated_at}
+            "created_at": issue.created_at, "updated_at": issue.updated_at})
 
 
 def _issue(session: Session, issue_id: int) -> Issue:
@@ -251,7 +313,7 @@ def _conditions(session: Session, f: IssueFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def search(services: Services, f: IssueFilter, *, page: int = 1, per_page: int = 20) -> dict[str, Any]:
+def search(services: Services, f: IssueFilter, *, page: int = 1, per_page: int = 20) -> IssuePage:
     if f.sort not in SORTS:
         raise InvalidInput(f"sort must be one of {', '.join(SORTS)}")
     if page < 1 or not 1 <= per_page <= 100:
@@ -270,10 +332,10 @@ def search(services: Services, f: IssueFilter, *, page: int = 1, per_page: int =
         total = found[0].total if found else session.scalar(select(func.count(Issue.id)).where(*conditions)) or 0
         counts = _comment_counts(session, [i.id for i in rows])
         items = [_view(i, counts.get(i.id, 0)) for i in rows]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return IssuePage(items=items, total=total, page=page, per_page=per_page)
 
 
-def get(services: Services, issue_id: int) -> dict[str, Any]:
+def get(services: Services, *, issue_id: int) -> IssueView:
     with services.session() as session:
         issue = _issue(session, issue_id)
         return _view(issue, _comment_counts(session, [issue_id]).get(issue_id, 0))
@@ -282,7 +344,7 @@ def get(services: Services, issue_id: int) -> dict[str, Any]:
 # ---------------------------------------------------------------------- posting and editing
 
 
-def create(services: Services, who: Principal, draft: IssueDraft) -> dict[str, Any]:
+def create(services: Services, who: Principal, *, draft: IssueDraft) -> IssueView:
     author = who.require(Role.MEMBER, Role.ORGANISATION, Role.CITY)
     cleaned = _clean({**draft.__dict__, "status": "open"})
     with services.transaction() as session:
@@ -292,7 +354,7 @@ def create(services: Services, who: Principal, draft: IssueDraft) -> dict[str, A
         return _view(issue, 0)
 
 
-def update_issue(services: Services, who: Principal, issue_id: int, changes: Mapping[str, Any]) -> dict[str, Any]:
+def update_issue(services: Services, who: Principal, *, issue_id: int, changes: Mapping[str, Any]) -> IssueView:
     """Apply the given fields (a partial update) to an issue the caller posted."""
     address = who.require_signed_in()
     unknown = set(changes) - set(EDITABLE)
@@ -314,19 +376,19 @@ def update_issue(services: Services, who: Principal, issue_id: int, changes: Map
 # ---------------------------------------------------------------------- supports
 
 
-def support(services: Services, who: Principal, issue_id: int) -> dict[str, Any]:
+def support(services: Services, who: Principal, *, issue_id: int) -> SupportCount:
     member = who.require(Role.MEMBER)
     try:
         with services.transaction() as session:
             _issue(session, issue_id)
             session.add(IssueSupport(issue_id=issue_id, member_address=member))
             session.flush()
-            return {"issue_id": issue_id, "support_count": _count_step(session, issue_id, +1)}
+            return SupportCount(issue_id=issue_id, support_count=_count_step(session, issue_id, +1))
     except IntegrityError:
         raise Conflict(f"{member} already supports issue {issue_id}") from None
 
 
-def withdraw_support(services: Services, who: Principal, issue_id: int) -> None:
+def withdraw_support(services: Services, who: Principal, *, issue_id: int) -> None:
     """Withdrawing needs no role: a member who has left may still take back their support."""
     address = who.require_signed_in()
     with services.transaction() as session:
@@ -347,12 +409,12 @@ def _count_step(session: Session, issue_id: int, step: int) -> int:
 # ---------------------------------------------------------------------- comments
 
 
-def _comment_view(c: IssueComment) -> dict[str, Any]:
-    return {"id": c.id, "issue_id": c.issue_id, "author": c.author_address, "body": c.body,
-            "created_at": c.created_at}
+def _comment_view(c: IssueComment) -> CommentView:
+    return CommentView(**{"id": c.id, "issue_id": c.issue_id, "author": c.author_address, "body": c.body,
+            "created_at": c.created_at})
 
 
-def comments(services: Services, issue_id: int, *, page: int = 1, per_page: int = 20) -> dict[str, Any]:
+def comments(services: Services, *, issue_id: int, page: int = 1, per_page: int = 20) -> CommentPage:
     """Oldest first: a conversation reads from the top."""
     if page < 1 or not 1 <= per_page <= 100:
         raise InvalidInput("page starts at 1; per_page is 1..100")
@@ -363,10 +425,10 @@ def comments(services: Services, issue_id: int, *, page: int = 1, per_page: int 
         offset = (page - 1) * per_page
         rows = [] if offset >= total else session.scalars(
             select(IssueComment).where(where).order_by(IssueComment.id).offset(offset).limit(per_page)).all()
-        return {"items": [_comment_view(c) for c in rows], "total": total, "page": page, "per_page": per_page}
+        return CommentPage(items=[_comment_view(c) for c in rows], total=total, page=page, per_page=per_page)
 
 
-def comment(services: Services, who: Principal, issue_id: int, body: str) -> dict[str, Any]:
+def comment(services: Services, who: Principal, *, issue_id: int, body: str) -> CommentView:
     author = who.require(Role.MEMBER, Role.ORGANISATION, Role.CITY)
     text = _text(body, "body", MAX_COMMENT, required=True)
     with services.transaction() as session:
@@ -496,7 +558,7 @@ def import_issues(services: Services, who: Principal, *, source: str, fmt: Liter
                     counts["updated"] += 1
     except IntegrityError:
         raise Conflict(f"another import of {source} ran at the same time: import the file again") from None
-    return {**counts, "errors": errors}
+    return ImportReport(**counts, errors=errors)
 
 
 def _existing(session: Session, source: str, external_ids: list[str]) -> dict[str, Issue]:

@@ -34,18 +34,14 @@ from typing import Any, ClassVar
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_utils import is_address, is_checksum_address, to_checksum_address
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from backend.domain.vocabulary import BadgeKind, JobKind, JobStatus, Role
 from backend.models._common import utcnow
 from backend.models.chain import BadgeBalance, BadgeType, MembershipCard, Proposal
-from backend.models.metaverse_event import (
-    Attendance,
-    CheckInUse,
-    MetaverseEvent,
-    WebhookDelivery,
-)
+from backend.models.metaverse_event import Attendance, CheckInUse, MetaverseEvent, WebhookDelivery
 from backend.models.organisation import Organisation
 from backend.models.proposal_document import ProposalDocument
 from backend.models.relay import RelayJob
@@ -129,6 +125,74 @@ class EventIn:
 
 
 
+# ---------------------------------------------------------------------- what the service answers with
+
+
+class EventView(BaseModel):
+    id: int
+    organisation_id: int
+    title_ja: str
+    title_en: str
+    description: str
+    space: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    state: str = Field(description="upcoming | ongoing | ended")
+    badge_type_id: int
+    proposal_id: str | None
+    attendance_count: int
+    badges_minted: int
+    created_at: dt.datetime
+
+
+class CreatedEvent(EventView):
+    checkin_code: str = Field(description="announce it in the space; shown once (only its hash is kept)")
+    webhook_secret: str = Field(description="give it to the platform to sign attendance webhooks; shown once")
+
+
+class EventPage(BaseModel):
+    items: list[EventView]
+    total: int
+    page: int
+    per_page: int
+
+
+class WebhookRejection(BaseModel):
+    index: int
+    error: str
+
+
+class WebhookResult(BaseModel):
+    recorded: int
+    duplicates: int = Field(description="attendees already recorded, or listed twice")
+    rejected: list[WebhookRejection] = Field(description="entries skipped (malformed, outside the event window)")
+
+
+class CheckInResult(BaseModel):
+    event_id: int
+    attendee: str
+    source: str = Field(description="webhook | check-in: how the attendance was first recorded")
+    attended_at: dt.datetime
+    duplicate: bool = Field(description="the attendee was already recorded; nothing new was written")
+
+
+class BadgeStatus(BaseModel):
+    status: str = Field(description="pending | minted | failed | not-a-member | already-held")
+    job_id: str | None
+    tx_hash: str | None
+    note: str | None
+
+
+class AttendanceView(BaseModel):
+    event_id: int
+    badge_type_id: int
+    attendee: str
+    source: str
+    attended_at: dt.datetime
+    recorded_at: dt.datetime
+    badge: BadgeStatus
+
+
 def _code_hash(code: str) -> str:
     """SHA-256 of the code as announced; what a person types for "K7MQ2XPA" may have any case, spaces, a hyphen."""
     return hashlib.sha256(code.strip().upper().replace("-", "").replace(" ", "").encode()).hexdigest()
@@ -168,13 +232,13 @@ def _counts(session: Session, event_ids: list[int]) -> dict[int, tuple[int, int]
     return {i: (attended.get(i, 0), minted.get(i, 0)) for i in event_ids}
 
 
-def _view(event: MetaverseEvent, counts: tuple[int, int], now: dt.datetime) -> dict[str, Any]:
-    return {"id": event.id, "organisation_id": event.organisation_id, "title_ja": event.title_ja,
+def _view(event: MetaverseEvent, counts: tuple[int, int], now: dt.datetime) -> EventView:
+    return EventView(**{"id": event.id, "organisation_id": event.organisation_id, "title_ja": event.title_ja,
             "title_en": event.title_en, "description": event.description, "space": event.space,
             "starts_at": event.starts_at, "ends_at": event.ends_at, "state": _state(event, now),
             "badge_type_id": event.badge_type_id,
             "proposal_id": None if event.proposal_id is None else str(event.proposal_id),
-            "attendance_count": counts[0], "badges_minted": counts[1], "created_at": event.created_at}
+            "attendance_count": counts[0], "badges_minted": counts[1], "created_at": event.created_at})
 
 
 # ---------------------------------------------------------------------- events
@@ -186,7 +250,7 @@ def _proposal_known(session: Session, chain_id: int, proposal_id: int) -> bool:
         select(ProposalDocument.id).where(ProposalDocument.proposal_id == proposal_id)) is not None
 
 
-def create(services: Services, who: Principal, data: EventIn) -> dict[str, Any]:
+def create(services: Services, who: Principal, *, data: EventIn) -> CreatedEvent:
     """Create an event of the signed-in organisation. The check-in code and the webhook secret are in the answer
     and nowhere else: only the code's hash is kept, and the secret is never shown again."""
     who.require(Role.ORGANISATION)
@@ -217,7 +281,7 @@ def create(services: Services, who: Principal, data: EventIn) -> dict[str, Any]:
         session.add(event)
         session.flush()
         view = _view(event, (0, 0), utcnow())
-    return {**view, "checkin_code": code, "webhook_secret": secret}
+    return CreatedEvent(**view.model_dump(), checkin_code=code, webhook_secret=secret)
 
 
 def list_events(services: Services, *, when: str | None, organisation_id: int | None, page: int,
@@ -241,10 +305,10 @@ def list_events(services: Services, *, when: str | None, organisation_id: int | 
         rows = session.scalars(query.offset((page - 1) * per_page).limit(per_page)).all()
         counts = _counts(session, [e.id for e in rows])
         items = [_view(e, counts[e.id], now) for e in rows]
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+    return EventPage(items=items, total=total, page=page, per_page=per_page)
 
 
-def get(services: Services, event_id: int) -> dict[str, Any]:
+def get(services: Services, *, event_id: int) -> EventView:
     with services.session() as session:
         event = _event(session, event_id)
         return _view(event, _counts(session, [event_id])[event_id], utcnow())
@@ -339,7 +403,7 @@ def _attendees(body: bytes, starts_at: dt.datetime, ends_at: dt.datetime, now: d
     return attended, repeats, rejected
 
 
-def record_webhook(services: Services, event_id: int, *, timestamp: str | None, signature: str | None,
+def record_webhook(services: Services, *, event_id: int, timestamp: str | None, signature: str | None,
                    delivery_id: str | None, body: bytes) -> dict[str, Any]:
     """Record the attendance a platform delivery reports. The delivery id is kept in the same transaction as the
     attendance, so a delivery that failed can be sent again with the same id, and one that succeeded cannot."""
@@ -357,7 +421,7 @@ def record_webhook(services: Services, event_id: int, *, timestamp: str | None, 
             raise Replayed(f"delivery {delivery_id!r} was already received for event {event_id}")
         session.add(WebhookDelivery(delivery_id=key, event_id=event_id))
         recorded = _record(session, event, attended, "webhook") if attended else 0
-    return {"recorded": recorded, "duplicates": repeats + len(attended) - recorded, "rejected": rejected}
+    return WebhookResult(recorded=recorded, duplicates=repeats + len(attended) - recorded, rejected=rejected)
 
 
 def _check_in_data(services: Services, message: dict[str, Any]) -> dict[str, Any]:
@@ -365,7 +429,7 @@ def _check_in_data(services: Services, message: dict[str, Any]) -> dict[str, Any
             "domain": {"name": "Kanazawa DAO", "version": "1", "chainId": services.chain_id}, "message": message}
 
 
-def check_in_typed_data(services: Services, event_id: int, *, attendee: str, code: str) -> dict[str, Any]:
+def check_in_typed_data(services: Services, *, event_id: int, attendee: str, code: str) -> dict[str, Any]:
     """The `CheckIn` to sign, stamped now. The code is not checked here (that would let anyone test codes
     without signing anything)."""
     if not is_checksum_address(attendee):
@@ -376,7 +440,7 @@ def check_in_typed_data(services: Services, event_id: int, *, attendee: str, cod
                                      "timestamp": int(utcnow().timestamp())})
 
 
-def check_in(services: Services, event_id: int, *, attendee: str, code: str, timestamp: int,
+def check_in(services: Services, *, event_id: int, attendee: str, code: str, timestamp: int,
              signature: str) -> dict[str, Any]:
     """Record the attendee's own signed check-in. Returns the attendance with `duplicate` true when the attendee was
     already recorded (nothing new is written but the signature, which can never be used again)."""
@@ -409,11 +473,11 @@ def check_in(services: Services, event_id: int, *, attendee: str, code: str, tim
         session.add(CheckInUse(digest=digest, event_id=event_id, attendee=attendee))
         recorded = _record(session, event, {attendee: now}, "check-in")
         attendance = session.get(Attendance, (event_id, attendee))
-        return {"event_id": event_id, "attendee": attendee, "source": attendance.source,
-                "attended_at": attendance.attended_at, "duplicate": recorded == 0}
+        return CheckInResult(event_id=event_id, attendee=attendee, source=attendance.source,
+                             attended_at=attendance.attended_at, duplicate=recorded == 0)
 
 
-def my_attendance(services: Services, who: Principal, event_id: int) -> dict[str, Any]:
+def my_attendance(services: Services, who: Principal, *, event_id: int) -> AttendanceView:
     """The signed-in caller's own attendance, with the state of their badge."""
     address = who.require_signed_in()
     with services.session() as session:
@@ -434,9 +498,9 @@ def my_attendance(services: Services, who: Principal, event_id: int) -> dict[str
             badge.update(status="failed", note=job.error)
         elif job is None:
             badge["note"] = "badges are minted after the event ends"
-        return {"event_id": event_id, "badge_type_id": event.badge_type_id, "attendee": address,
-                "source": attendance.source, "attended_at": attendance.attended_at,
-                "recorded_at": attendance.recorded_at, "badge": badge}
+        return AttendanceView(event_id=event_id, badge_type_id=event.badge_type_id, attendee=address,
+                              source=attendance.source, attended_at=attendance.attended_at,
+                              recorded_at=attendance.recorded_at, badge=BadgeStatus(**badge))
 
 
 # ---------------------------------------------------------------------- badges
@@ -515,7 +579,7 @@ def plan_attendance_badges(services: Services) -> int:
     return sum(len(_plan(services, event_id)) for event_id in event_ids)
 
 
-def mint_badges_now(services: Services, who: Principal, event_id: int) -> list[relay.JobView]:
+def mint_badges_now(services: Services, who: Principal, *, event_id: int) -> list[relay.JobView]:
     """The organisation plans its ended event now instead of waiting for the sweep, and retries batches that failed
     (after fixing the cause, e.g. a revoked issuer role). Returns every mint job of the event."""
     with services.session() as session:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -231,6 +232,32 @@ DATASETS: dict[str, Dataset] = {d.id: d for d in (
 # ---------------------------------------------------------------------- output
 
 
+class ColumnInfo(BaseModel):
+    key: str
+    ja: str
+    en: str
+    type: str
+    description: str
+
+
+class DatasetInfo(BaseModel):
+    id: str
+    title_ja: str
+    title_en: str
+    description: str
+    licence: dict[str, str]
+    updated_at: str | None
+    formats: dict[str, str]
+    columns: list[ColumnInfo]
+
+
+class DatasetRows(BaseModel):
+    dataset: str
+    licence: dict[str, str]
+    updated_at: str | None
+    rows: list[dict[str, Any]]
+
+
 def _dataset(dataset_id: str) -> Dataset:
     dataset = DATASETS.get(dataset_id)
     if dataset is None:
@@ -238,41 +265,41 @@ def _dataset(dataset_id: str) -> Dataset:
     return dataset
 
 
-def index(services: Services, base_url: str) -> list[dict[str, Any]]:
+def index(services: Services, *, base_url: str) -> list[DatasetInfo]:
     """The datasets; links start with `base_url` (the configured public URL, or "" for links relative to the site:
     never the request's Host header, which the client chooses)."""
     chain_id = services.chain_id
     with services.session() as session:
-        return [{
-            "id": d.id, "title_ja": d.title_ja, "title_en": d.title_en, "description": f"{d.description} {CSV_NOTE}",
-            "licence": LICENCE, "updated_at": _iso(d.updated(session, chain_id)),
-            "formats": {"csv": f"{base_url}/open-data/{d.id}.csv", "json": f"{base_url}/open-data/{d.id}.json"},
-            "columns": [{"key": c.key, "ja": c.ja, "en": c.en, "type": c.type, "description": c.description}
-                        for c in d.columns],
-        } for d in DATASETS.values()]
+        return [DatasetInfo(
+            id=d.id, title_ja=d.title_ja, title_en=d.title_en, description=f"{d.description} {CSV_NOTE}",
+            licence=LICENCE, updated_at=_iso(d.updated(session, chain_id)),
+            formats={"csv": f"{base_url}/open-data/{d.id}.csv", "json": f"{base_url}/open-data/{d.id}.json"},
+            columns=[ColumnInfo(key=c.key, ja=c.ja, en=c.en, type=c.type, description=c.description)
+                     for c in d.columns],
+        ) for d in DATASETS.values()]
 
 
-def rows(services: Services, dataset_id: str) -> list[dict[str, Any]]:
+def rows(services: Services, *, dataset_id: str) -> list[dict[str, Any]]:
     dataset = _dataset(dataset_id)
     with services.session() as session:
         return list(dataset.rows(session, services.chain_id))
 
 
-def as_json(services: Services, dataset_id: str) -> dict[str, Any]:
+def as_json(services: Services, *, dataset_id: str) -> DatasetRows:
     dataset = _dataset(dataset_id)
     with services.session() as session:
         updated = dataset.updated(session, services.chain_id)
-    return {"dataset": dataset.id, "licence": LICENCE, "updated_at": _iso(updated),
-            "rows": rows(services, dataset_id)}
+    return DatasetRows(dataset=dataset.id, licence=LICENCE, updated_at=_iso(updated),
+                       rows=rows(services, dataset_id=dataset_id))
 
 
-def as_csv(services: Services, dataset_id: str, *, lang: str) -> Iterator[str]:
+def as_csv(services: Services, *, dataset_id: str, lang: str) -> Iterator[str]:
     """CSV text in chunks: one header row (Japanese or English names), then the rows. Booleans are true/false,
     missing and suppressed values are empty."""
     if lang not in ("ja", "en"):
         raise InvalidInput("lang must be ja or en")
     dataset = _dataset(dataset_id)
-    data = rows(services, dataset_id)
+    data = rows(services, dataset_id=dataset_id)
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()

@@ -9,17 +9,19 @@ the organisation issues names that key on chain, and the city can revoke its rol
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from eth_utils import is_checksum_address
-from web3.logs import DISCARD
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from web3.logs import DISCARD
 
 from backend.chain import eip712
-from backend.domain.vocabulary import BadgeKind, ChainRole, JobKind, Role
+from backend.domain.vocabulary import BadgeKind, ChainRole, JobKind, Role, Segment
 from backend.models.chain import BadgeType, MembershipCard, RoleMember
 from backend.models.organisation import Invitation, Organisation
 from backend.services import documents, relay
@@ -89,20 +91,59 @@ class OrganisationIn:
     admin_address: str
 
 
-def _view(session, services: Services, org: Organisation) -> dict[str, Any]:
+class OrganisationView(BaseModel):
+    id: int
+    name_ja: str
+    name_en: str
+    description: str
+    website: str | None
+    admin_address: str = Field(description="the wallet the organisation's staff sign in with")
+    issuer_address: str = Field(description="the organisation's issuer key (held by the service), ISSUER_ROLE on chain")
+    issuer_role_granted: bool = Field(description="the grant has been indexed from the chain")
+    active_cards_issued: int
+    grant_job_id: str | None
+    created_at: dt.datetime
+
+
+class InvitationMessage(BaseModel):
+    """The EIP-712 `Invitation` an issuer signed (uint256 values as decimal strings)."""
+
+    invitee: str
+    segment: int
+    issuer: str
+    nonce: str
+    expiry: str
+
+
+class SignedInvitation(BaseModel):
+    invitation: InvitationMessage
+    signature: str
+    claim_url: str = Field(description="POST {invitation, signature} there to claim the card, gas-free")
+
+
+class BadgeTypeView(BaseModel):
+    badge_type_id: int
+    kind: str = Field(description="attendance | cultural-work | perk")
+    soulbound: bool
+    max_supply: int = Field(description="0 = unlimited")
+    uri: str
+    block_number: int
+
+
+def _view(session, services: Services, org: Organisation) -> OrganisationView:
     granted = session.scalar(select(RoleMember.account).where(
         RoleMember.chain_id == services.chain_id, RoleMember.contract == "MembershipCard",
         RoleMember.role == ChainRole.ISSUER_ROLE.value, RoleMember.account == org.issuer_address)) is not None
     cards = session.scalar(select(func.count()).select_from(MembershipCard).where(
         MembershipCard.chain_id == services.chain_id, MembershipCard.issuer == org.issuer_address,
         MembershipCard.active.is_(True))) or 0
-    return {"id": org.id, "name_ja": org.name_ja, "name_en": org.name_en, "description": org.description,
-            "website": org.website, "admin_address": org.admin_address, "issuer_address": org.issuer_address,
-            "issuer_role_granted": granted, "active_cards_issued": cards, "grant_job_id": org.grant_job_id,
-            "created_at": org.created_at}
+    return OrganisationView(id=org.id, name_ja=org.name_ja, name_en=org.name_en, description=org.description,
+                            website=org.website, admin_address=org.admin_address, issuer_address=org.issuer_address,
+                            issuer_role_granted=granted, active_cards_issued=cards, grant_job_id=org.grant_job_id,
+                            created_at=org.created_at)
 
 
-def register(services: Services, who: Principal, data: OrganisationIn) -> tuple[dict[str, Any], relay.JobView]:
+def register(services: Services, who: Principal, *, data: OrganisationIn) -> tuple[OrganisationView, relay.JobView]:
     city = who.require(Role.CITY)
     if not is_checksum_address(data.admin_address):
         raise InvalidInput("admin_address must be an EIP-55 checksummed address")
@@ -126,7 +167,7 @@ def register(services: Services, who: Principal, data: OrganisationIn) -> tuple[
     return view, job_view
 
 
-def get(services: Services, organisation_id: int) -> dict[str, Any]:
+def get(services: Services, *, organisation_id: int) -> OrganisationView:
     with services.session() as session:
         org = session.get(Organisation, organisation_id)
         if org is None:
@@ -134,7 +175,7 @@ def get(services: Services, organisation_id: int) -> dict[str, Any]:
         return _view(session, services, org)
 
 
-def list_all(services: Services) -> list[dict[str, Any]]:
+def list_all(services: Services) -> list[OrganisationView]:
     with services.session() as session:
         return [_view(session, services, o) for o in session.scalars(select(Organisation).order_by(Organisation.id))]
 
@@ -146,14 +187,14 @@ def _organisation(session, organisation_id: int) -> Organisation:
     return org
 
 
-def invite(services: Services, who: Principal, organisation_id: int, *, invitee: str, segment: int,
-           lifetime: int) -> dict[str, Any]:
+def invite(services: Services, who: Principal, *, organisation_id: int, invitee: str, segment: int,
+           lifetime: int) -> SignedInvitation:
     """Sign an invitation with the organisation's issuer key. The invitee (or anyone) then POSTs it to /claims."""
     who.require_organisation(organisation_id)
     if not is_checksum_address(invitee):
         raise InvalidInput("invitee must be an EIP-55 checksummed address")
-    if segment not in (1, 2, 3):
-        raise InvalidInput("segment must be 1 (resident), 2 (relationship population) or 3 (organisation)")
+    if segment not in set(Segment):
+        raise InvalidInput("segment must be " + ", ".join(f"{s.value} ({s.word})" for s in Segment), field="segment")
     if not 60 <= lifetime <= MAX_INVITATION_LIFETIME:
         raise InvalidInput(f"expires_in must be between 60 and {MAX_INVITATION_LIFETIME} seconds")
     card = services.contract("MembershipCard")
@@ -166,11 +207,11 @@ def invite(services: Services, who: Principal, organisation_id: int, *, invitee:
                                                     expiry=expiry)
         session.add(Invitation(organisation_id=organisation_id, issuer_address=key.address, invitee=invitee,
                                segment=segment, nonce=nonce, expiry=expiry, signature="0x" + signature.hex()))
-    return {"invitation": {**message, "nonce": str(nonce), "expiry": str(expiry)},
-            "signature": "0x" + signature.hex(), "claim_url": "/claims"}
+    return SignedInvitation(invitation=InvitationMessage(**{**message, "nonce": str(nonce), "expiry": str(expiry)}),
+                            signature="0x" + signature.hex(), claim_url="/claims")
 
 
-def create_badge_type(services: Services, who: Principal, organisation_id: int, *, name: str, description: str,
+def create_badge_type(services: Services, who: Principal, *, organisation_id: int, name: str, description: str,
                       image: str | None, kind: str, soulbound: bool, max_supply: int) -> relay.JobView:
     address = who.require_organisation(organisation_id)
     try:
@@ -193,11 +234,11 @@ def create_badge_type(services: Services, who: Principal, organisation_id: int, 
     return view
 
 
-def badge_types(services: Services, organisation_id: int) -> list[dict[str, Any]]:
+def badge_types(services: Services, *, organisation_id: int) -> list[BadgeTypeView]:
     with services.session() as session:
         org = _organisation(session, organisation_id)
         rows = session.scalars(select(BadgeType).where(BadgeType.chain_id == services.chain_id,
                                                        BadgeType.issuer == org.issuer_address)
                                .order_by(BadgeType.badge_type_id))
-        return [{"badge_type_id": t.badge_type_id, "kind": BadgeKind.word_of(t.kind), "soulbound": t.soulbound,
-                 "max_supply": t.max_supply, "uri": t.uri, "block_number": t.block_number} for t in rows]
+        return [BadgeTypeView(badge_type_id=t.badge_type_id, kind=BadgeKind.word_of(t.kind), soulbound=t.soulbound,
+                              max_supply=t.max_supply, uri=t.uri, block_number=t.block_number) for t in rows]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from eth_utils import keccak
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from backend.domain.vocabulary import JobKind, OutcomeStatus, Role
@@ -50,13 +51,55 @@ class PublishOutcomeJob(relay.JobPayload):
             self.proposal_id, self.status, self.report_uri, bytes.fromhex(self.content_hash[2:]))
 
 
-def outcome_view(o: Outcome) -> dict[str, Any]:
-    return {"proposal_id": str(o.proposal_id), "version": o.version, "status": OutcomeStatus.word_of(o.status),
-            "report_uri": o.report_uri, "content_hash": o.content_hash, "publisher": o.publisher,
-            "block_number": o.block_number, "tx_hash": o.tx_hash}
+class OutcomeVersion(BaseModel):
+    """One published version of a proposal's outcome, as the chain recorded it."""
+
+    proposal_id: str
+    version: int = Field(description="0 for the first publication, then 1, 2, ...")
+    status: str = Field(description="adopted | rejected | in-progress | implemented | abandoned")
+    report_uri: str
+    content_hash: str
+    publisher: str
+    block_number: int
+    tx_hash: str
 
 
-def publish(services: Services, who: Principal, proposal_id: int, *, status: str, summary_ja: str, summary_en: str,
+class PublishedOutcome(OutcomeVersion):
+    """An outcome version with the titles of its proposal (when this service drafted it)."""
+
+    title_ja: str | None
+    title_en: str | None
+
+
+class OutcomePage(BaseModel):
+    items: list[PublishedOutcome]
+    total: int
+    page: int
+    per_page: int
+
+
+class ContentCheck(BaseModel):
+    """Pinned content compared with the hash the chain recorded for it (`verify_content`)."""
+
+    status: str = Field(description="verified | mismatch | unavailable")
+    uri: str | None
+    content_hash: str | None
+    computed_hash: str | None = Field(description="keccak-256 of the bytes read (null when none were read)")
+    detail: str = Field(description="why, in English")
+    document: dict[str, Any] | None = Field(default=None, description="the parsed JSON, when the bytes are JSON")
+
+
+class OutcomeReport(PublishedOutcome):
+    verification: ContentCheck
+
+
+def outcome_view(o: Outcome) -> OutcomeVersion:
+    return OutcomeVersion(proposal_id=str(o.proposal_id), version=o.version, status=OutcomeStatus.word_of(o.status),
+                          report_uri=o.report_uri, content_hash=o.content_hash, publisher=o.publisher,
+                          block_number=o.block_number, tx_hash=o.tx_hash)
+
+
+def publish(services: Services, who: Principal, *, proposal_id: int, status: str, summary_ja: str, summary_en: str,
             body_ja: str, body_en: str, links: list[str]) -> relay.JobView:
     city = who.require(Role.CITY)
     try:
@@ -84,7 +127,7 @@ def publish(services: Services, who: Principal, proposal_id: int, *, status: str
     return view
 
 
-def feed(services: Services, *, page: int, per_page: int) -> dict[str, Any]:
+def feed(services: Services, *, page: int, per_page: int) -> OutcomePage:
     """Every published outcome version, newest first, with the proposal's titles."""
     with services.session() as session:
         base = select(Outcome).where(Outcome.chain_id == services.chain_id)
@@ -96,8 +139,8 @@ def feed(services: Services, *, page: int, per_page: int) -> dict[str, Any]:
         items = []
         for o in rows:
             doc = titles.get(o.proposal_id)
-            items.append({**outcome_view(o), "title_ja": doc.title_ja if doc else None,
-                          "title_en": doc.title_en if doc else None})
+            items.append(PublishedOutcome(**outcome_view(o).model_dump(), title_ja=doc.title_ja if doc else None,
+                                          title_en=doc.title_en if doc else None))
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
 
@@ -108,23 +151,19 @@ VERIFIED, MISMATCH, UNAVAILABLE = "verified", "mismatch", "unavailable"
 
 
 def verify_content(services: Services, *, uri: str | None, content_hash: str | None,
-                   data: bytes | None = None) -> dict[str, Any]:
+                   data: bytes | None = None) -> ContentCheck:
     """Fetch the bytes `uri` (ipfs://<cid>) names from the content store and compare their keccak-256 with
     `content_hash`, the hash the chain recorded (an outcome's content hash, a proposal's document hash).
 
     `data`: the content's bytes when the caller read them already (verified against the CID), not fetched again.
     Never raises for a missing or bad document: a public page shows why it could not be verified.
-    Returns `status` (verified, mismatch, unavailable), `uri`, `content_hash`, `computed_hash` (None when no bytes
-    were read), `detail` (why, in English) and `document` (the parsed JSON, None unless the bytes are JSON).
+    Returns a `ContentCheck`.
     """
-    from backend.ipfs.store import (  # as Services.content: only when used
-        ContentIntegrityError,
-        parse_ipfs_uri,
-    )
+    from backend.ipfs.store import ContentIntegrityError, parse_ipfs_uri  # as Services.content: only when used
 
     result: dict[str, Any] = {"uri": uri, "content_hash": content_hash, "computed_hash": None, "document": None}
     if not uri or not content_hash:
-        return {**result, "status": UNAVAILABLE, "detail": "the chain records no content URI or hash for it"}
+        return ContentCheck(**result, status=UNAVAILABLE, detail="the chain records no content URI or hash for it")
     try:
         cid = parse_ipfs_uri(uri)
         if data is None:
@@ -132,11 +171,11 @@ def verify_content(services: Services, *, uri: str | None, content_hash: str | N
     except ContentIntegrityError as exc:
         # The store's bytes do not even hash to the CID: whatever they are, they are not the published content.
         # (Its message names CIDs and sizes only: `ipfs.store.verify`.)
-        return {**result, "status": MISMATCH, "detail": str(exc)}
+        return ContentCheck(**result, status=MISMATCH, detail=str(exc))
     except KanazawaDaoError as exc:  # not there, or the store is away; its message names folders or nodes: logged
         log.warning("content for %s unavailable: %s", uri, exc)
-        return {**result, "status": UNAVAILABLE, "detail": f"the content at {uri} could not be fetched from the "
-                                                           "content store"}
+        return ContentCheck(**result, status=UNAVAILABLE,
+                            detail=f"the content at {uri} could not be fetched from the content store")
     computed = "0x" + keccak(data).hex()
     try:
         document = json.loads(data)
@@ -144,12 +183,12 @@ def verify_content(services: Services, *, uri: str | None, content_hash: str | N
         document = None
     result.update(computed_hash=computed, document=document if isinstance(document, dict) else None)
     if computed.lower() != content_hash.lower():
-        return {**result, "status": MISMATCH,
-                "detail": f"the content at {uri} hashes to {computed}, but the chain records {content_hash}"}
-    return {**result, "status": VERIFIED, "detail": f"keccak-256 of the content at {uri} equals the on-chain hash"}
+        return ContentCheck(**result, status=MISMATCH,
+                            detail=f"the content at {uri} hashes to {computed}, but the chain records {content_hash}")
+    return ContentCheck(**result, status=VERIFIED, detail=f"keccak-256 of the content at {uri} equals the on-chain hash")
 
 
-def report(services: Services, proposal_id: int, version: int) -> dict[str, Any]:
+def report(services: Services, *, proposal_id: int, version: int) -> OutcomeReport:
     """One published outcome version with the proposal's titles and its report, checked against the chain
     (`verification`, as `verify_content` gives it)."""
     with services.session() as session:
@@ -158,6 +197,7 @@ def report(services: Services, proposal_id: int, version: int) -> dict[str, Any]
         if o is None:
             raise NotFound(f"no outcome version {version} for proposal {proposal_id}")
         doc = session.scalar(select(ProposalDocument).where(ProposalDocument.proposal_id == proposal_id))
-        item = {**outcome_view(o), "title_ja": doc.title_ja if doc else None, "title_en": doc.title_en if doc else None}
-    item["verification"] = verify_content(services, uri=item["report_uri"], content_hash=item["content_hash"])
-    return item
+        item = PublishedOutcome(**outcome_view(o).model_dump(), title_ja=doc.title_ja if doc else None,
+                                title_en=doc.title_en if doc else None)
+    return OutcomeReport(**item.model_dump(),
+                         verification=verify_content(services, uri=item.report_uri, content_hash=item.content_hash))

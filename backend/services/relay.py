@@ -233,7 +233,7 @@ def retired_key(dedupe_key: str, job_id: str) -> str:
     return dedupe_key[:DEDUPE_KEY_LENGTH - len(suffix)] + suffix  # the job id keeps it unique
 
 
-def job_view(services: Services, job_id: str, *, kinds: tuple[str, ...] | None = None) -> JobView:
+def job_view(services: Services, *, job_id: str, kinds: tuple[str, ...] | None = None) -> JobView:
     """A job as the chain has it now. An `included` job is looked up on the chain first: if its block left the
     chain (a reorg the worker has not acted on yet), it is shown as `submitted` (in flight), never in a block that
     does not exist, and the worker is nudged."""

@@ -13,13 +13,7 @@ from backend.chain import eip712
 from backend.chain.accounts import dev_account
 from backend.chain.client import ChainClient
 from backend.chain.deploy import Deployment, DeploymentParams, deploy_all
-from backend.domain.vocabulary import (
-    Category,
-    ChainRole,
-    ProposalState,
-    Segment,
-    Support,
-)
+from backend.domain.vocabulary import Category, ChainRole, ProposalState, Segment, Support
 
 RESIDENT, RELATIONSHIP_POPULATION, ORGANISATION = Segment.RESIDENT, Segment.RELATIONSHIP_POPULATION, Segment.ORGANISATION
 AGAINST, FOR, ABSTAIN = Support.AGAINST, Support.FOR, Support.ABSTAIN

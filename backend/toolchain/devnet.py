@@ -34,15 +34,7 @@ from backend.chain.deploy import (
 from backend.chain.jsonrpc import JsonRpcUnavailable
 from backend.errors import DeploymentError, DevnetError
 from backend.paths import DEPLOYMENTS_DIR, DEVNET_RUN_DIR
-from backend.toolchain.anvil import (
-    CHAIN_ID,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    AnvilProcess,
-    port_in_use,
-    rpc,
-    start_anvil,
-)
+from backend.toolchain.anvil import CHAIN_ID, DEFAULT_HOST, DEFAULT_PORT, AnvilProcess, port_in_use, rpc, start_anvil
 from backend.toolchain.compile import compile_contracts
 
 RECORD = "devnet.json"

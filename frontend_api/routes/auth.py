@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from backend.services import auth
-from backend.services.context import Services
-from backend.services.roles import Principal, principal_of
-from frontend_api.deps import SESSION_COOKIE, principal, services, session_token
+from backend.services.roles import principal_of
+from frontend_api.deps import SESSION_COOKIE, PrincipalDep, ServicesDep, session_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -43,14 +42,14 @@ class MeOut(BaseModel):
 
 
 @router.get("/nonce", response_model=NonceOut, summary="A single-use nonce for a sign-in message")
-def get_nonce(svc: Services = Depends(services)) -> NonceOut:
+def get_nonce(svc: ServicesDep) -> NonceOut:
     nonce, expires = auth.new_nonce(svc)
     return NonceOut(nonce=nonce, expires_at=expires, domain=auth.expected_domain(svc.settings.public_url),
                     uri=svc.settings.public_url, chain_id=svc.chain_id)
 
 
 @router.post("/verify", response_model=SessionOut, summary="Sign in: verify a signed EIP-4361 message")
-def verify(body: VerifyIn, response: Response, svc: Services = Depends(services)) -> SessionOut:
+def verify(body: VerifyIn, response: Response, svc: ServicesDep) -> SessionOut:
     signed = auth.verify(svc, body.message, body.signature)
     response.set_cookie(SESSION_COOKIE, signed.token, httponly=True, samesite="lax",
                         secure=svc.settings.public_url.startswith("https://"),
@@ -62,8 +61,7 @@ def verify(body: VerifyIn, response: Response, svc: Services = Depends(services)
 
 
 @router.post("/logout", status_code=204, summary="End the current session")
-def logout(request: Request, response: Response, svc: Services = Depends(services),
-           who: Principal = Depends(principal)) -> Response:
+def logout(request: Request, response: Response, svc: ServicesDep, who: PrincipalDep) -> Response:
     who.require_signed_in()
     token = session_token(request)
     auth.logout(svc, token)
@@ -73,6 +71,6 @@ def logout(request: Request, response: Response, svc: Services = Depends(service
 
 
 @router.get("/me", response_model=MeOut, summary="Who the current session is, and its roles")
-def me(who: Principal = Depends(principal)) -> MeOut:
+def me(who: PrincipalDep) -> MeOut:
     return MeOut(address=who.address, roles=sorted(who.roles), organisation_id=who.organisation_id,
                  segment=who.segment)

@@ -4,21 +4,13 @@ GET /ballots/typed-data for the exact message to sign (with the voter's next non
 from __future__ import annotations
 
 from eth_utils import is_checksum_address
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from backend.services import ballots, relay
-from backend.services.context import Services
 from backend.services.errors import InvalidInput
-from frontend_api.deps import services
-from frontend_api.schemas import (
-    ADDRESS_PATTERN,
-    Address,
-    Hex,
-    JobOut,
-    ProposalIdQuery,
-    Uint256Str,
-)
+from frontend_api.deps import ServicesDep
+from frontend_api.schemas import ADDRESS_PATTERN, Address, Hex, JobOut, ProposalIdQuery, Uint256Str
 
 router = APIRouter(prefix="/ballots", tags=["ballots"])
 
@@ -33,8 +25,8 @@ class BallotIn(BaseModel):
 
 @router.post("", status_code=202, response_model=JobOut, summary="Submit a signed ballot (the service pays the gas)",
              responses={200: {"model": JobOut, "description": "the same ballot was already accepted"}})
-def post_ballot(body: BallotIn, response: Response, svc: Services = Depends(services)) -> JobOut:
-    job, created = ballots.accept(svc, ballots.BallotIn(int(body.proposal_id), body.support, body.voter,
+def post_ballot(body: BallotIn, response: Response, svc: ServicesDep) -> JobOut:
+    job, created = ballots.accept(svc, ballot=ballots.SignedBallot(int(body.proposal_id), body.support, body.voter,
                                                         int(body.nonce), body.signature))
     if not created:
         response.status_code = 200
@@ -42,8 +34,7 @@ def post_ballot(body: BallotIn, response: Response, svc: Services = Depends(serv
 
 
 @router.get("/typed-data", summary="The EIP-712 ballot to sign, with the voter's next nonce")
-def get_typed_data(proposal_id: ProposalIdQuery, support: int = Query(ge=0, le=2),
-                   voter: str = Query(pattern=ADDRESS_PATTERN), svc: Services = Depends(services)) -> dict:
+def get_typed_data(proposal_id: ProposalIdQuery, svc: ServicesDep, support: int = Query(ge=0, le=2), voter: str = Query(pattern=ADDRESS_PATTERN)) -> dict:
     if not is_checksum_address(voter):  # as POST /ballots requires; a bad checksum is a typo, not a chain fault
         raise InvalidInput("voter must be an EIP-55 checksummed address")
     data = ballots.typed_data(svc, proposal_id=int(proposal_id), support=support, voter=voter)
@@ -52,5 +43,5 @@ def get_typed_data(proposal_id: ProposalIdQuery, support: int = Query(ge=0, le=2
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Status of a ballot")
-def get_ballot(job_id: str, svc: Services = Depends(services)) -> JobOut:
-    return JobOut.of(relay.job_view(svc, job_id, kinds=("ballot",)), "/ballots")
+def get_ballot(job_id: str, svc: ServicesDep) -> JobOut:
+    return JobOut.of(relay.job_view(svc, job_id=job_id, kinds=("ballot",)), "/ballots")

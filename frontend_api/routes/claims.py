@@ -3,18 +3,17 @@ GET /claims/{id} for its status."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from backend.services import claims, relay
-from backend.services.context import Services
-from frontend_api.deps import services
+from frontend_api.deps import ServicesDep
 from frontend_api.schemas import Address, Hex, JobOut, SegmentNumber, Uint256Str
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 
 
-class InvitationIn(BaseModel):
+class InvitationForClaim(BaseModel):
     invitee: str = Address
     segment: SegmentNumber
     issuer: str = Address
@@ -23,19 +22,19 @@ class InvitationIn(BaseModel):
 
 
 class ClaimIn(BaseModel):
-    invitation: InvitationIn
+    invitation: InvitationForClaim
     signature: str = Hex
 
 
 @router.post("", status_code=202, response_model=JobOut, summary="Claim a card with a signed invitation",
              responses={200: {"model": JobOut, "description": "this invitation was already accepted"}})
-def post_claim(body: ClaimIn, response: Response, svc: Services = Depends(services)) -> JobOut:
-    job, created = claims.accept(svc, body.invitation.model_dump(), body.signature)
+def post_claim(body: ClaimIn, response: Response, svc: ServicesDep) -> JobOut:
+    job, created = claims.accept(svc, invitation=body.invitation.model_dump(), signature=body.signature)
     if not created:
         response.status_code = 200
     return JobOut.of(job, "/claims")
 
 
 @router.get("/{job_id}", response_model=JobOut, summary="Status of a claim")
-def get_claim(job_id: str, svc: Services = Depends(services)) -> JobOut:
-    return JobOut.of(relay.job_view(svc, job_id, kinds=("claim",)), "/claims")
+def get_claim(job_id: str, svc: ServicesDep) -> JobOut:
+    return JobOut.of(relay.job_view(svc, job_id=job_id, kinds=("claim",)), "/claims")

@@ -4,17 +4,22 @@ attendance and badge; attendance badges are minted after the event (by the worke
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from backend.services import metaverse_events
-from backend.services.context import Services
-from backend.services.roles import Principal
-from frontend_api.deps import principal, services
+from backend.services.metaverse_events import (
+    AttendanceView,
+    CheckInResult,
+    CreatedEvent,
+    EventPage,
+    EventView,
+    WebhookResult,
+)
+from frontend_api.deps import PrincipalDep, ServicesDep
 from frontend_api.routes import MAX_PAGE, MAX_ROW_ID
 from frontend_api.schemas import ADDRESS_PATTERN, Address, Hex, JobOut, Uint256Str
 
@@ -34,46 +39,6 @@ class EventIn(BaseModel):
     proposal_id: Uint256Str | None = Field(default=None, description="the proposal the event discusses (uint256, decimal)")
 
 
-class EventOut(BaseModel):
-    id: int
-    organisation_id: int
-    title_ja: str
-    title_en: str
-    description: str
-    space: str
-    starts_at: dt.datetime
-    ends_at: dt.datetime
-    state: str = Field(description="upcoming | ongoing | ended")
-    badge_type_id: int
-    proposal_id: str | None
-    attendance_count: int
-    badges_minted: int
-    created_at: dt.datetime
-
-
-class EventCreatedOut(EventOut):
-    checkin_code: str = Field(description="announce it in the space; shown once (only its hash is kept)")
-    webhook_secret: str = Field(description="give it to the platform to sign attendance webhooks; shown once")
-
-
-class EventPage(BaseModel):
-    items: list[EventOut]
-    total: int
-    page: int
-    per_page: int
-
-
-class WebhookRejection(BaseModel):
-    index: int
-    error: str
-
-
-class WebhookResultOut(BaseModel):
-    recorded: int
-    duplicates: int = Field(description="attendees already recorded, or listed twice")
-    rejected: list[WebhookRejection] = Field(description="entries skipped (malformed, outside the event window)")
-
-
 WEBHOOK_BODY = {
     "type": "object", "required": ["attendees"],
     "properties": {"attendees": {"type": "array", "maxItems": metaverse_events.MAX_WEBHOOK_ATTENDEES, "items": {
@@ -90,57 +55,34 @@ class CheckInIn(BaseModel):
     signature: str = Hex
 
 
-class CheckInOut(BaseModel):
-    event_id: int
-    attendee: str
-    source: str = Field(description="webhook | check-in: how the attendance was first recorded")
-    attended_at: dt.datetime
-    duplicate: bool = Field(description="the attendee was already recorded; nothing new was written")
-
-
-class BadgeStatus(BaseModel):
-    status: str = Field(description="pending | minted | failed | not-a-member | already-held")
-    job_id: str | None
-    tx_hash: str | None
-    note: str | None
-
-
-class AttendanceOut(BaseModel):
-    event_id: int
-    badge_type_id: int
-    attendee: str
-    source: str
-    attended_at: dt.datetime
-    recorded_at: dt.datetime
-    badge: BadgeStatus
-
-
 class MintPlanOut(BaseModel):
     jobs: list[JobOut] = Field(description="every mint job of the event, one per batch of recipients")
 
 
-@router.post("", status_code=201, response_model=EventCreatedOut,
+@router.post("", status_code=201, response_model=CreatedEvent,
              summary="Create an event of your organisation (the organisation only)")
-def create_event(body: EventIn, svc: Services = Depends(services), who: Principal = Depends(principal)) -> dict:
-    return metaverse_events.create(svc, who, metaverse_events.EventIn(
+def create_event(body: EventIn, svc: ServicesDep, who: PrincipalDep) -> CreatedEvent:
+    return metaverse_events.create(svc, who, data=metaverse_events.EventIn(
         body.title_ja, body.title_en, body.description, body.space, body.starts_at, body.ends_at, body.badge_type_id,
         None if body.proposal_id is None else int(body.proposal_id)))
 
 
 @router.get("", response_model=EventPage, summary="Events with their attendance counts")
-def list_events(when: str | None = Query(default=None, pattern="^(upcoming|past)$",
-                                         description="upcoming: not ended yet, soonest first; past: latest first"),
-                organisation_id: int | None = Query(default=None, ge=1, le=MAX_ROW_ID), page: int = Query(default=1, ge=1, le=MAX_PAGE),
-                per_page: int = Query(default=20, ge=1, le=100), svc: Services = Depends(services)) -> dict:
+def list_events(svc: ServicesDep, when: str | None = Query(default=None, pattern="^(upcoming|past)$",
+                                                            description="upcoming: not ended yet, soonest first; "
+                                                                        "past: latest first"),
+                organisation_id: int | None = Query(default=None, ge=1, le=MAX_ROW_ID),
+                page: int = Query(default=1, ge=1, le=MAX_PAGE),
+                per_page: int = Query(default=20, ge=1, le=100)) -> EventPage:
     return metaverse_events.list_events(svc, when=when, organisation_id=organisation_id, page=page, per_page=per_page)
 
 
-@router.get("/{event_id}", response_model=EventOut, summary="One event with its attendance counts")
-def get_event(event_id: EventId, svc: Services = Depends(services)) -> dict:
-    return metaverse_events.get(svc, event_id)
+@router.get("/{event_id}", response_model=EventView, summary="One event with its attendance counts")
+def get_event(event_id: EventId, svc: ServicesDep) -> EventView:
+    return metaverse_events.get(svc, event_id=event_id)
 
 
-@router.post("/{event_id}/webhook", response_model=WebhookResultOut,
+@router.post("/{event_id}/webhook", response_model=WebhookResult,
              summary="Attendance from the metaverse platform (HMAC-signed)",
              openapi_extra={"requestBody": {"required": True,
                                             "content": {"application/json": {"schema": WEBHOOK_BODY}}}},
@@ -148,40 +90,39 @@ def get_event(event_id: EventId, svc: Services = Depends(services)) -> dict:
                          "delivery, printable ASCII), `X-Kanazawa-Signature: sha256=<hex HMAC-SHA256(webhook secret, "
                          "'<timestamp>.<delivery id>.' + raw body)>`. A stale timestamp or a bad signature is 401, "
                          "a malformed header 400, a delivery id seen before is 409 `replayed`.")
-async def webhook(event_id: EventId, request: Request, svc: Services = Depends(services),
+async def webhook(event_id: EventId, request: Request, svc: ServicesDep,
                   x_kanazawa_timestamp: str | None = Header(default=None),
                   x_kanazawa_signature: str | None = Header(default=None),
-                  x_kanazawa_delivery: str | None = Header(default=None)) -> dict:
+                  x_kanazawa_delivery: str | None = Header(default=None)) -> WebhookResult:
     body = await request.body()  # the signature covers the exact bytes
-    return await run_in_threadpool(metaverse_events.record_webhook, svc, event_id, timestamp=x_kanazawa_timestamp,
+    return await run_in_threadpool(metaverse_events.record_webhook, svc, event_id=event_id, timestamp=x_kanazawa_timestamp,
                                    signature=x_kanazawa_signature, delivery_id=x_kanazawa_delivery, body=body)
 
 
 @router.get("/{event_id}/check-in-typed-data", summary="The EIP-712 check-in to sign, stamped now")
-def get_check_in_typed_data(event_id: EventId, attendee: str = Query(pattern=ADDRESS_PATTERN),
-                            code: str = Query(min_length=1, max_length=32),
-                            svc: Services = Depends(services)) -> dict[str, Any]:
-    return metaverse_events.check_in_typed_data(svc, event_id, attendee=attendee, code=code)
+def get_check_in_typed_data(event_id: EventId, svc: ServicesDep, attendee: str = Query(pattern=ADDRESS_PATTERN),
+                            code: str = Query(min_length=1, max_length=32)) -> dict[str, Any]:
+    return metaverse_events.check_in_typed_data(svc, event_id=event_id, attendee=attendee, code=code)
 
 
-@router.post("/{event_id}/check-ins", status_code=201, response_model=CheckInOut,
+@router.post("/{event_id}/check-ins", status_code=201, response_model=CheckInResult,
              summary="Check in with the event's code, signed by the attendee (no sign-in needed)",
-             responses={200: {"model": CheckInOut, "description": "the attendee was already recorded"}})
-def post_check_in(event_id: EventId, body: CheckInIn, response: Response, svc: Services = Depends(services)) -> dict:
-    result = metaverse_events.check_in(svc, event_id, attendee=body.attendee, code=body.code,
+             responses={200: {"model": CheckInResult, "description": "the attendee was already recorded"}})
+def post_check_in(event_id: EventId, body: CheckInIn, response: Response, svc: ServicesDep) -> CheckInResult:
+    result = metaverse_events.check_in(svc, event_id=event_id, attendee=body.attendee, code=body.code,
                                        timestamp=body.timestamp, signature=body.signature)
-    if result["duplicate"]:
+    if result.duplicate:
         response.status_code = 200
     return result
 
 
-@router.get("/{event_id}/attendance/me", response_model=AttendanceOut,
+@router.get("/{event_id}/attendance/me", response_model=AttendanceView,
             summary="Your own attendance and badge (signed in)")
-def get_my_attendance(event_id: EventId, svc: Services = Depends(services), who: Principal = Depends(principal)) -> dict:
-    return metaverse_events.my_attendance(svc, who, event_id)
+def get_my_attendance(event_id: EventId, svc: ServicesDep, who: PrincipalDep) -> AttendanceView:
+    return metaverse_events.my_attendance(svc, who, event_id=event_id)
 
 
 @router.post("/{event_id}/mint-badges", status_code=202, response_model=MintPlanOut,
              summary="Plan the attendance badges of your ended event now, retrying failed batches (the organisation)")
-def mint_badges(event_id: EventId, svc: Services = Depends(services), who: Principal = Depends(principal)) -> MintPlanOut:
-    return MintPlanOut(jobs=[JobOut.of(j) for j in metaverse_events.mint_badges_now(svc, who, event_id)])
+def mint_badges(event_id: EventId, svc: ServicesDep, who: PrincipalDep) -> MintPlanOut:
+    return MintPlanOut(jobs=[JobOut.of(j) for j in metaverse_events.mint_badges_now(svc, who, event_id=event_id)])

@@ -4,20 +4,18 @@ an external board's export (CSV or JSON), idempotently."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from backend.domain.vocabulary import Role
 from backend.models.issue import ISSUE_CATEGORIES, ISSUE_STATUSES
 from backend.services import issues
-from backend.services.context import Services
-from backend.services.roles import Principal
-from frontend_api.deps import principal, services
+from backend.services.issues import CommentPage, CommentView, ImportReport, IssuePage, IssueView, SupportCount
+from frontend_api.deps import PrincipalDep, ServicesDep
 from frontend_api.problems import PROBLEM_MEDIA_TYPE
 from frontend_api.routes import MAX_PAGE, MAX_ROW_ID
-from frontend_api.schemas import Page
 
 router = APIRouter(prefix="/issues", tags=["issues"])
 
@@ -61,57 +59,10 @@ class IssuePatch(BaseModel):
     skills_wanted: list[Skill] | None = Field(default=None, max_length=issues.MAX_SKILLS, description=SKILLS)
 
 
-class IssueOut(BaseModel):
-    id: int
-    title: str
-    body: str
-    category: Category
-    status: Status
-    location_name: str | None
-    latitude: float | None
-    longitude: float | None
-    skills_wanted: list[str]
-    author: str | None = Field(description="the address that posted it; null for an imported issue")
-    source: str = Field(description='"kanazawa-dao" when posted here, else the board it was imported from')
-    external_id: str | None = Field(description="its id on the board it was imported from")
-    external_url: str | None = Field(description="its page on the board it was imported from")
-    support_count: int
-    comment_count: int
-    created_at: dt.datetime
-    updated_at: dt.datetime = Field(description="last change of the issue, its support count included")
-
-
-class SupportOut(BaseModel):
-    issue_id: int
-    support_count: int
-
-
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     body: str = Field(min_length=1, max_length=issues.MAX_COMMENT, description="plain text")
-
-
-class CommentOut(BaseModel):
-    id: int
-    issue_id: int
-    author: str
-    body: str
-    created_at: dt.datetime
-
-
-class ImportRowError(BaseModel):
-    row: int = Field(description="CSV: the row as a spreadsheet numbers it (the header is row 1); "
-                                 "JSON: the position in the list, from 1")
-    external_id: str | None
-    error: str
-
-
-class ImportReport(BaseModel):
-    created: int
-    updated: int
-    unchanged: int
-    errors: list[ImportRowError] = Field(description="rows skipped, with the reason; the other rows were imported")
 
 
 _IMPORTED_ISSUE = {
@@ -139,8 +90,9 @@ async def _raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-@router.get("", response_model=Page[IssueOut], summary="Search the issues")
+@router.get("", response_model=IssuePage, summary="Search the issues")
 def list_issues(
+    svc: ServicesDep,
     q: str | None = Query(default=None, max_length=200, description="words in the title or body (any case)"),
     category: Category | None = None,
     status: Status | None = None,
@@ -153,16 +105,15 @@ def list_issues(
     sort: Literal["newest", "oldest", "supports", "updated"] = "newest",
     page: int = Query(default=1, ge=1, le=MAX_PAGE),
     per_page: int = Query(default=20, ge=1, le=100),
-    svc: Services = Depends(services),
-) -> dict[str, Any]:
+) -> IssuePage:
     return issues.search(svc, issues.IssueFilter(q=q, category=category, status=status, source=source, author=author,
                                                  skill=skill, near=near, sort=sort), page=page, per_page=per_page)
 
 
-@router.post("", status_code=201, response_model=IssueOut,
+@router.post("", status_code=201, response_model=IssueView,
              summary="Post an issue (members, organisations and the city)")
-def post_issue(body: IssueIn, svc: Services = Depends(services), who: Principal = Depends(principal)) -> dict:
-    return issues.create(svc, who, issues.IssueDraft(**body.model_dump()))
+def post_issue(body: IssueIn, svc: ServicesDep, who: PrincipalDep) -> IssueView:
+    return issues.create(svc, who, draft=issues.IssueDraft(**body.model_dump()))
 
 
 @router.post("/import", response_model=ImportReport, openapi_extra={"requestBody": _IMPORT_BODY},
@@ -174,11 +125,11 @@ def post_issue(body: IssueIn, svc: Services = Depends(services), who: Principal 
                          "UTF-8 only (a BOM is fine); CSV skills_wanted are separated by `;`. Categories and "
                          "statuses may also be given in Japanese (文化, まちづくり, 観光, 環境, 福祉, 教育, 防災, その他; "
                          "受付中, 対応中, 解決済み, 終了).")
-def import_issues(request: Request, source: str = Query(pattern=r"^[a-z0-9-]{2,40}$", examples=["matchbako"],
-                                                       description="the external board's name (not kanazawa-dao)"),
-                  data: bytes = Depends(_raw_body), svc: Services = Depends(services),
-                  who: Principal = Depends(principal)) -> dict:
-    who.require("city")  # before looking at the body: only the city learns what is wrong with a file
+def import_issues(request: Request, svc: ServicesDep, who: PrincipalDep,
+                  source: str = Query(pattern=r"^[a-z0-9-]{2,40}$", examples=["matchbako"],
+                                      description="the external board's name (not kanazawa-dao)"),
+                  data: bytes = Depends(_raw_body)) -> ImportReport:
+    who.require(Role.CITY)  # before looking at the body: only the city learns what is wrong with a file
     media_type, *parameters = request.headers.get("content-type", "").lower().split(";")
     fmt = _IMPORT_FORMATS.get(media_type.strip())
     charset = dict(p.strip().partition("=")[::2] for p in parameters).get("charset", "utf-8").strip('"')
@@ -187,40 +138,35 @@ def import_issues(request: Request, source: str = Query(pattern=r"^[a-z0-9-]{2,4
     return issues.import_issues(svc, who, source=source, fmt=fmt, data=data)
 
 
-@router.get("/{issue_id}", response_model=IssueOut, summary="One issue")
-def get_issue(issue_id: int = IssueId, svc: Services = Depends(services)) -> dict:
-    return issues.get(svc, issue_id)
+@router.get("/{issue_id}", response_model=IssueView, summary="One issue")
+def get_issue(svc: ServicesDep, issue_id: int = IssueId) -> IssueView:
+    return issues.get(svc, issue_id=issue_id)
 
 
-@router.patch("/{issue_id}", response_model=IssueOut, summary="Edit an issue (its author only)")
-def patch_issue(body: IssuePatch, issue_id: int = IssueId, svc: Services = Depends(services),
-                who: Principal = Depends(principal)) -> dict:
-    return issues.update_issue(svc, who, issue_id, body.model_dump(exclude_unset=True))
+@router.patch("/{issue_id}", response_model=IssueView, summary="Edit an issue (its author only)")
+def patch_issue(body: IssuePatch, svc: ServicesDep, who: PrincipalDep, issue_id: int = IssueId) -> IssueView:
+    return issues.update_issue(svc, who, issue_id=issue_id, changes=body.model_dump(exclude_unset=True))
 
 
-@router.post("/{issue_id}/supports", status_code=201, response_model=SupportOut,
+@router.post("/{issue_id}/supports", status_code=201, response_model=SupportCount,
              summary="Support an issue (members; one support each)")
-def support_issue(issue_id: int = IssueId, svc: Services = Depends(services),
-                  who: Principal = Depends(principal)) -> dict:
-    return issues.support(svc, who, issue_id)
+def support_issue(svc: ServicesDep, who: PrincipalDep, issue_id: int = IssueId) -> SupportCount:
+    return issues.support(svc, who, issue_id=issue_id)
 
 
 @router.delete("/{issue_id}/supports", status_code=204, response_class=Response,
                summary="Withdraw your support")
-def withdraw_support(issue_id: int = IssueId, svc: Services = Depends(services),
-                     who: Principal = Depends(principal)) -> Response:
-    issues.withdraw_support(svc, who, issue_id)
+def withdraw_support(svc: ServicesDep, who: PrincipalDep, issue_id: int = IssueId) -> Response:
+    issues.withdraw_support(svc, who, issue_id=issue_id)
     return Response(status_code=204)
 
 
-@router.get("/{issue_id}/comments", response_model=Page[CommentOut], summary="Comments on an issue, oldest first")
-def list_comments(issue_id: int = IssueId, page: int = Query(default=1, ge=1, le=MAX_PAGE),
-                  per_page: int = Query(default=20, ge=1, le=100), svc: Services = Depends(services)) -> dict:
-    return issues.comments(svc, issue_id, page=page, per_page=per_page)
+@router.get("/{issue_id}/comments", response_model=CommentPage, summary="Comments on an issue, oldest first")
+def list_comments(svc: ServicesDep, issue_id: int = IssueId, page: int = Query(default=1, ge=1, le=MAX_PAGE), per_page: int = Query(default=20, ge=1, le=100)) -> CommentPage:
+    return issues.comments(svc, issue_id=issue_id, page=page, per_page=per_page)
 
 
-@router.post("/{issue_id}/comments", status_code=201, response_model=CommentOut,
+@router.post("/{issue_id}/comments", status_code=201, response_model=CommentView,
              summary="Comment on an issue (members, organisations and the city)")
-def post_comment(body: CommentIn, issue_id: int = IssueId, svc: Services = Depends(services),
-                 who: Principal = Depends(principal)) -> dict:
-    return issues.comment(svc, who, issue_id, body.body)
+def post_comment(body: CommentIn, svc: ServicesDep, who: PrincipalDep, issue_id: int = IssueId) -> CommentView:
+    return issues.comment(svc, who, issue_id=issue_id, body=body.body)

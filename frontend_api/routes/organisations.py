@@ -3,16 +3,14 @@ and badge types by the organisation itself."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, UrlConstraints
 
 from backend.services import organisations
-from backend.services.context import Services
-from backend.services.roles import Principal
-from frontend_api.deps import principal, services
+from backend.services.organisations import BadgeTypeView, OrganisationView, SignedInvitation
+from frontend_api.deps import PrincipalDep, ServicesDep
 from frontend_api.routes import MAX_ROW_ID
 from frontend_api.schemas import Address, BadgeKindWord, JobOut, SegmentNumber
 
@@ -38,44 +36,16 @@ class OrganisationIn(BaseModel):
     admin_address: str = Address
 
 
-class OrganisationOut(BaseModel):
-    id: int
-    name_ja: str
-    name_en: str
-    description: str
-    website: str | None
-    admin_address: str = Field(description="the wallet the organisation's staff sign in with")
-    issuer_address: str = Field(description="the organisation's issuer key (held by the service), ISSUER_ROLE on chain")
-    issuer_role_granted: bool = Field(description="the grant has been indexed from the chain")
-    active_cards_issued: int
-    grant_job_id: str | None
-    created_at: dt.datetime
-
-
-class RegisteredOut(BaseModel):
-    organisation: OrganisationOut
+class Registered(BaseModel):
+    organisation: OrganisationView
     grant_job: JobOut
 
 
-class InvitationIn(BaseModel):
+class InvitationRequest(BaseModel):
     invitee: str = Address
     segment: SegmentNumber
     expires_in: int = Field(default=7 * 24 * 3600, ge=60, le=organisations.MAX_INVITATION_LIFETIME,
                             description="seconds")
-
-
-class SignedInvitation(BaseModel):
-    invitee: str
-    segment: int
-    issuer: str
-    nonce: str
-    expiry: str
-
-
-class InvitationOut(BaseModel):
-    invitation: SignedInvitation
-    signature: str
-    claim_url: str = Field(description="POST {invitation, signature} there to claim the card, gas-free")
 
 
 class BadgeTypeIn(BaseModel):
@@ -87,51 +57,42 @@ class BadgeTypeIn(BaseModel):
     max_supply: int = Field(default=0, ge=0, le=2**40 - 1, description="0 = unlimited")
 
 
-class BadgeTypeOut(BaseModel):
-    badge_type_id: int
-    kind: str
-    soulbound: bool
-    max_supply: int
-    uri: str
-    block_number: int
-
-
-@router.get("", response_model=list[OrganisationOut], summary="Registered organisations")
-def list_organisations(svc: Services = Depends(services)) -> list[dict]:
+@router.get("", response_model=list[OrganisationView], summary="Registered organisations")
+def list_organisations(svc: ServicesDep) -> list[OrganisationView]:
     return organisations.list_all(svc)
 
 
-@router.post("", status_code=201, response_model=RegisteredOut,
+@router.post("", status_code=201, response_model=Registered,
              summary="Register an organisation and grant it the issuer role on chain (city only)")
-def register(body: OrganisationIn, svc: Services = Depends(services), who: Principal = Depends(principal)) -> RegisteredOut:
-    org, job = organisations.register(svc, who, organisations.OrganisationIn(
+def register(body: OrganisationIn, svc: ServicesDep, who: PrincipalDep) -> Registered:
+    org, job = organisations.register(svc, who, data=organisations.OrganisationIn(
         body.name_ja, body.name_en, body.description, str(body.website) if body.website else None, body.admin_address))
-    return RegisteredOut(organisation=OrganisationOut(**org), grant_job=JobOut.of(job))
+    return Registered(organisation=org, grant_job=JobOut.of(job))
 
 
-@router.get("/{organisation_id}", response_model=OrganisationOut, summary="One organisation")
-def get_organisation(organisation_id: OrganisationId, svc: Services = Depends(services)) -> dict:
-    return organisations.get(svc, organisation_id)
+@router.get("/{organisation_id}", response_model=OrganisationView, summary="One organisation")
+def get_organisation(organisation_id: OrganisationId, svc: ServicesDep) -> OrganisationView:
+    return organisations.get(svc, organisation_id=organisation_id)
 
 
-@router.post("/{organisation_id}/invitations", status_code=201, response_model=InvitationOut,
+@router.post("/{organisation_id}/invitations", status_code=201, response_model=SignedInvitation,
              summary="A membership invitation signed by the organisation's issuer key (the organisation only)")
-def invite(organisation_id: OrganisationId, body: InvitationIn, svc: Services = Depends(services),
-           who: Principal = Depends(principal)) -> dict:
-    return organisations.invite(svc, who, organisation_id, invitee=body.invitee, segment=body.segment,
+def invite(organisation_id: OrganisationId, body: InvitationRequest, svc: ServicesDep,
+           who: PrincipalDep) -> SignedInvitation:
+    return organisations.invite(svc, who, organisation_id=organisation_id, invitee=body.invitee, segment=body.segment,
                                 lifetime=body.expires_in)
 
 
-@router.get("/{organisation_id}/badge-types", response_model=list[BadgeTypeOut],
+@router.get("/{organisation_id}/badge-types", response_model=list[BadgeTypeView],
             summary="The organisation's badge types (as indexed from the chain)")
-def list_badge_types(organisation_id: OrganisationId, svc: Services = Depends(services)) -> list[dict]:
-    return organisations.badge_types(svc, organisation_id)
+def list_badge_types(organisation_id: OrganisationId, svc: ServicesDep) -> list[BadgeTypeView]:
+    return organisations.badge_types(svc, organisation_id=organisation_id)
 
 
 @router.post("/{organisation_id}/badge-types", status_code=202, response_model=JobOut,
              summary="Create a badge type: metadata pinned, created on chain by the issuer key (the organisation only)")
-def create_badge_type(organisation_id: OrganisationId, body: BadgeTypeIn, svc: Services = Depends(services),
-                      who: Principal = Depends(principal)) -> JobOut:
-    return JobOut.of(organisations.create_badge_type(svc, who, organisation_id, name=body.name,
+def create_badge_type(organisation_id: OrganisationId, body: BadgeTypeIn, svc: ServicesDep,
+                      who: PrincipalDep) -> JobOut:
+    return JobOut.of(organisations.create_badge_type(svc, who, organisation_id=organisation_id, name=body.name,
                                                      description=body.description, image=body.image, kind=body.kind,
                                                      soulbound=body.soulbound, max_supply=body.max_supply))

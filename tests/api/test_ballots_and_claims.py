@@ -182,9 +182,9 @@ def test_no_ballot_lost_when_the_chain_is_down(stack):
 
 
 def _ballot_in(body: dict):
-    from backend.services.ballots import BallotIn
+    from backend.services.ballots import SignedBallot
 
-    return BallotIn(int(body["proposal_id"]), body["support"], body["voter"], int(body["nonce"]), body["signature"])
+    return SignedBallot(int(body["proposal_id"]), body["support"], body["voter"], int(body["nonce"]), body["signature"])
 
 
 def _signed(stack, proposal_id: int, voter, support: int, nonce: int) -> dict:

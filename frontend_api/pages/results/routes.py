@@ -19,22 +19,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from backend.domain import SUPPRESS_BELOW
-from backend.domain.vocabulary import (
-    ISSUE_CATEGORIES,
-    ISSUE_STATUSES,
-    Category,
-    ProposalState,
-    Segment,
-)
+from backend.domain.vocabulary import ISSUE_CATEGORIES, ISSUE_STATUSES, Category, ProposalState, Segment
 from backend.errors import KanazawaDaoError
-from backend.services import (
-    documents,
-    issues,
-    open_data,
-    organisations,
-    outcomes,
-    proposals,
-)
+from backend.services import documents, issues, open_data, organisations, outcomes, proposals
 from backend.services.errors import InvalidInput, NotFound
 from frontend_api.deps import ServicesDep
 from frontend_api.pages.rendering import Site
@@ -90,7 +77,8 @@ def proposal_list(request: Request, svc: ServicesDep, category: str | None = Non
     category = _choice(category, "category", Category.words())
     state = _choice(state, "state", ProposalState.words())
     per_page = min(max(per_page, 1), 100)
-    result = proposals.list_proposals(svc, category=category, state=state, page=_page(page), per_page=per_page)
+    result = proposals.list_proposals(svc, category=category, state=state, page=_page(page),
+                                      per_page=per_page).model_dump(by_alias=True)
     return site.render(request, "proposals.html", result=_pages(result), categories=Category.words(),
                        states=ProposalState.words(), section="nav_proposals",
                        filters={"category": category, "state": state, "per_page": per_page if per_page != 20 else None})
@@ -121,14 +109,15 @@ def _chart(tallies: dict[str, Any]) -> list[dict[str, Any]]:
 
 @router.get("/results/proposals/{proposal_id}")
 def proposal_page(request: Request, proposal_id: str, svc: ServicesDep) -> HTMLResponse:
-    detail = proposals.detail(svc, _proposal_id(proposal_id))
+    # The pages render the shapes the JSON API serves: the same words, the same keys.
+    detail = proposals.detail(svc, proposal_id=_proposal_id(proposal_id)).model_dump(by_alias=True)
     document = detail["document"] or {}
     checked = []
     for o in sorted(detail["outcomes"], key=lambda o: o["version"], reverse=True):
         verification = outcomes.verify_content(svc, uri=o["report_uri"], content_hash=o["content_hash"])
-        report = verification.pop("document") or {}
-        checked.append({**o, "verification": verification,
-                        "summary": report.get("summary") if verification["status"] == outcomes.VERIFIED else None})
+        report = verification.document or {}
+        checked.append({**o, "verification": verification.model_dump(exclude={"document"}),
+                        "summary": report.get("summary") if verification.status == outcomes.VERIFIED else None})
     residents = detail["tallies"]["by_segment"].get(Segment.RESIDENT.word, {"for": 0, "against": 0})
     return site.render(request, "proposal.html", p=detail, document=document,
                        document_check=detail["document_verification"], outcomes=checked,
@@ -140,7 +129,7 @@ def proposal_page(request: Request, proposal_id: str, svc: ServicesDep) -> HTMLR
 def report_page(request: Request, proposal_id: str, version: str, svc: ServicesDep) -> HTMLResponse:
     if not version.isdigit() or len(version) > 9:
         raise NotFound(f"no outcome version {version!r}")
-    item = outcomes.report(svc, _proposal_id(proposal_id), int(version))
+    item = outcomes.report(svc, proposal_id=_proposal_id(proposal_id), version=int(version)).model_dump()
     report = item["verification"].pop("document") or {}
     return site.render(request, "report.html", o=item, report=report,
                        links=[link for link in report.get("links", []) if isinstance(link, str)]
@@ -159,7 +148,7 @@ def issue_board(request: Request, svc: ServicesDep, q: str | None = Query(defaul
     sort = _choice(sort, "sort", ISSUE_SORTS) or "newest"
     per_page = min(max(per_page, 1), 100)
     result = issues.search(svc, issues.IssueFilter(q=q, category=category, status=status, sort=sort),
-                           page=_page(page), per_page=per_page)
+                           page=_page(page), per_page=per_page).model_dump()
     return site.render(request, "issues.html", result=_pages(result), categories=ISSUE_CATEGORIES,
                        statuses=ISSUE_STATUSES, sorts=ISSUE_SORTS, section="nav_issues",
                        filters={"q": q or None, "category": category, "status": status,
@@ -171,8 +160,8 @@ def issue_board(request: Request, svc: ServicesDep, q: str | None = Query(defaul
 def issue_page(request: Request, issue_id: str, svc: ServicesDep, page: int = Query(default=1)) -> HTMLResponse:
     if not issue_id.isdigit() or len(issue_id) > 18:
         raise NotFound(f"no issue {issue_id!r}")
-    issue = issues.get(svc, int(issue_id))
-    comments = issues.comments(svc, issue["id"], page=_page(page), per_page=50)
+    issue = issues.get(svc, issue_id=int(issue_id)).model_dump()
+    comments = issues.comments(svc, issue_id=issue["id"], page=_page(page), per_page=50).model_dump()
     return site.render(request, "issue.html", issue=issue, comments=_pages(comments), section="nav_issues")
 
 
@@ -194,14 +183,15 @@ def _badge_name(svc, uri: str) -> str | None:
 def organisation_list(request: Request, svc: ServicesDep) -> HTMLResponse:
     orgs = []
     for org in organisations.list_all(svc):
-        badge_types = [{**b, "name": _badge_name(svc, b["uri"])} for b in organisations.badge_types(svc, org["id"])]
-        orgs.append({**org, "badge_types": badge_types})
+        badge_types = [{**b.model_dump(), "name": _badge_name(svc, b.uri)}
+                       for b in organisations.badge_types(svc, organisation_id=org.id)]
+        orgs.append({**org.model_dump(), "badge_types": badge_types})
     return site.render(request, "organisations.html", organisations=orgs, section="nav_organisations")
 
 
 @router.get("/results/open-data")
 def open_data_page(request: Request, svc: ServicesDep) -> HTMLResponse:
-    datasets = open_data.index(svc, "")  # links relative to this site, right behind any proxy
+    datasets = [d.model_dump() for d in open_data.index(svc, base_url="")]  # links relative to this site
     return site.render(request, "open_data.html", datasets=datasets, suppress_below=SUPPRESS_BELOW,
                        section="nav_open_data")
 
