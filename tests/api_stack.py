@@ -48,6 +48,15 @@ def siwe_message(address: str, nonce: str, *, chain_id: int = 31337, domain: str
     return "\n".join(lines)
 
 
+def problem(response, status: int, slug: str) -> dict:
+    """The RFC 9457 problem document of `response`, asserted to be of `status` and type `slug`."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["type"].endswith("/" + slug) and body["status"] == status, body
+    return body
+
+
 def sign_text(account: LocalAccount, message: str) -> str:
     return "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
 

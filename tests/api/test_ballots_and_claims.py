@@ -8,17 +8,9 @@ import time
 from eth_account import Account
 
 from backend.toolchain.anvil import free_port
+from tests.api_stack import problem as _problem
 from tests.dao import ABSTAIN, AGAINST, CULTURE, FOR, RELATIONSHIP_POPULATION, RESIDENT
 from tests.rpc_proxy import RpcProxy
-
-
-def _problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"].endswith("/" + slug), body
-    return body
-
 
 # ---------------------------------------------------------------------- claims
 

@@ -15,18 +15,13 @@ from backend.chain import eip712
 from backend.models.auth import SiweNonce
 from backend.models.relay import RelayJob
 from backend.services.ballots import _separator
+from tests.api_stack import problem as _problem
 from tests.api_stack import sign_text, siwe_message
 from tests.dao import AGAINST, CULTURE, FOR, ISSUER_ROLE, RESIDENT
 
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-def _problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"].endswith("/" + slug), body
-    return body
 
 
 def _jobs(stack) -> int:

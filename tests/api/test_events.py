@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from backend.models.relay import RelayJob
 from backend.services.metaverse_events import CODE_ALPHABET, plan_attendance_badges
 from tests.api.test_organisations import register
+from tests.api_stack import problem as _problem
 from tests.dao import RESIDENT
 
 
@@ -39,12 +40,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"].endswith("/" + slug), body
-    return body
 
 
 def _anonymous(stack):

@@ -38,6 +38,7 @@ from backend.models import Base
 from backend.models.auth import ApiSession
 from frontend_api.app import create_app
 from tests.api.test_authorisation import MATRIX, Actors, actors  # noqa: F401 - `actors` is a fixture used here
+from tests.api_stack import problem as _problem
 from tests.api_stack import sign_text, siwe_message
 
 #: Generated requests per operation in schemathesis' fuzzing phase (valid and invalid ones); its examples and
@@ -55,12 +56,6 @@ OPERATIONS = sorted((method.upper(), path) for path, item in SPEC["paths"].items
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def _problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["type"].endswith("/" + slug) and body["status"] == status, body
-    return body
 
 
 # ---------------------------------------------------------------------- schemathesis

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from eth_account import Account
 
+from tests.api_stack import problem as _problem
 from tests.dao import RELATIONSHIP_POPULATION, RESIDENT
 
 KENROKUEN = (36.5621, 136.6627)
@@ -17,12 +18,6 @@ KANAZAWA_STATION = (36.5781, 136.6481)
 TOKYO_STATION = (35.6812, 139.7671)
 
 
-def _problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"].endswith("/" + slug) and body["status"] == status, body
-    return body
 
 
 def _tag() -> str:

@@ -29,17 +29,12 @@ from backend.toolchain.anvil import free_port
 from frontend_api.app import create_app
 from tests.api.test_events import Org, _check_in, _create_event, _now, org  # noqa: F401 - `org` is a fixture
 from tests.api_stack import REPO_ROOT, sign_text, siwe_message
+from tests.api_stack import problem as _problem
 from tests.dao import FOR, ISSUER_ROLE, RESIDENT
 
 N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-def _problem(response, status: int, slug: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["type"].endswith("/" + slug), body
-    return body
 
 
 def _member(stack):
