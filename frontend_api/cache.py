@@ -17,13 +17,12 @@ moves without a write while the indexer is stopped.
 Stale answers (`X-Cache: stale`), each while the answer is computed again in the background (one computation per
 URL, at most MAX_REFRESHES at once per process), and never older than twice `read_cache_seconds`:
 
-- an entry past `read_cache_seconds`, the database unchanged: otherwise every page expired at the same moment,
-  and the burst of recomputations (hundreds of proposal pages, each 10-20 ms) was what a visitor waited for (p99
-  of the proposal page at 500 requests/s: 74-336 ms, scripts/bench_api.py);
+- an entry past `read_cache_seconds`, the database unchanged: otherwise every page expires at the same moment,
+  and the burst of recomputations (hundreds of proposal pages, each 10-20 ms) is what a visitor waits for;
 - an entry computed before the last commit, while this process is busy: computing an answer now, or having
   started BUSY_PER_SECOND computations in the last second. When something commits every second (the indexer during
   a vote) every entry is outdated every second, and recomputing hundreds of pages per commit is more than two cores
-  do (the proposal page at 500 requests/s: ~190 requests/s answered, p99 2.7 s); so the visitor gets the previous
+  do; so the visitor gets the previous
   answer at once and the pages catch up as fast as the machine computes them, MAX_REFRESHES at a time. A quiet
   process computes the current answer for its visitor, as before.
 
@@ -68,9 +67,9 @@ MAX_BYTES = 64 << 20
 VERSION_CHECK_S = 0.05
 #: When an entry computed before the last commit is served as stale instead of the visitor waiting for the current
 #: answer (see the docstring): this process is computing an answer now (visitors' or background), or started this
-#: many computations in the last second. Measured with scripts/bench_api.py's "one commit a second" rows: waiting
-#: while 3 were in flight left the proposal page's p99 at 200-350 ms (visitors computing in a queue); with any in
-#: flight, 57 ms, from the ~6 % of visitors who came when none was; with the rate as well, see the README.
+#: many computations in the last second. Waiting while a few computations are in flight queues visitors behind
+#: them, and a quiet moment between two computations lets the next visitor compute in a queue: the rate closes that
+#: gap. Chosen with scripts/bench_api.py's "one commit a second" rows (README, "API load benchmark").
 BUSY_PER_SECOND = 20
 #: Background recomputations of stale entries at once per process: the rest of the machine keeps serving.
 MAX_REFRESHES = 2

@@ -15,6 +15,9 @@ from backend.chain.client import ChainClient
 from backend.chain.deploy import Deployment, DeploymentParams, deploy_all
 from backend.domain.vocabulary import Category, ChainRole, ProposalState, Segment, Support
 
+__all__ = ["ABSTAIN", "AGAINST", "CULTURE", "FOR", "ISSUER_ROLE", "ORGANISATION", "RELATIONSHIP_POPULATION",
+           "RESIDENT", "STATES", "TEST_PARAMS", "TOWN_PLANNING", "Dao", "Proposal", "deploy_dao", "unix_now"]
+
 RESIDENT, RELATIONSHIP_POPULATION, ORGANISATION = Segment.RESIDENT, Segment.RELATIONSHIP_POPULATION, Segment.ORGANISATION
 AGAINST, FOR, ABSTAIN = Support.AGAINST, Support.FOR, Support.ABSTAIN
 CULTURE, TOWN_PLANNING = Category.CULTURE, Category.TOWN_PLANNING
@@ -103,7 +106,7 @@ class Dao:
 
     def vote_by_sig(self, proposal: Proposal, voter: LocalAccount, support: int):
         """A member signs a ballot; the relayer submits castVoteBySig."""
-        msg, signature = eip712.sign_ballot(self.governor, voter, proposal_id=proposal.proposal_id, support=support)
+        _msg, signature = eip712.sign_ballot(self.governor, voter, proposal_id=proposal.proposal_id, support=support)
         fn = self.governor.functions.castVoteBySig(proposal.proposal_id, support, voter.address, signature)
         return self.client.transact(fn, self.relayer)
 
