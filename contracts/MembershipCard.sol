@@ -214,8 +214,8 @@ contract MembershipCard is ERC721Votes, AccessControl, IERC5192 {
     }
 
     /**
-     * @notice `account`'s member number and segment at `timepoint` (a past block). The segment is
-     * {Segment.NONE} if `account` held no card then. This is what the governor counts a vote under.
+     * @notice `account`'s member number and segment at `timepoint` (a past moment, in seconds: see {clock}). The
+     * segment is {Segment.NONE} if `account` held no card then. This is what the governor counts a vote under.
      */
     function getPastMembership(
         address account,
@@ -232,6 +232,21 @@ contract MembershipCard is ERC721Votes, AccessControl, IERC5192 {
     function locked(uint256 tokenId) external view returns (bool) {
         _requireOwned(tokenId);
         return true;
+    }
+
+    /**
+     * @notice EIP-6372: the card, and so the governor, counts time in seconds (Unix time), not blocks: a voting
+     * period is the same length on any chain, and a proposal's snapshot and deadline are moments a member's page
+     * can show as a date and time.
+     */
+    function clock() public view override returns (uint48) {
+        return uint48(block.timestamp); // as OpenZeppelin's wizard writes it: uint48 seconds last 8.9 million years
+    }
+
+    /// @inheritdoc Votes
+    // solhint-disable-next-line func-name-mixedcase
+    function CLOCK_MODE() public pure override returns (string memory) {
+        return "mode=timestamp";
     }
 
     /// @dev Votes always stay with the holder (see the contract notes).

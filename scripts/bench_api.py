@@ -312,7 +312,8 @@ class Ballots:
         description = f"API benchmark intake {label} {time.time_ns()}"
         self.client.transact(self.governor.functions.proposeWithCategory([timelock], [0], [b""], description, 0), self.city)
         proposal_id = self.governor.functions.hashProposal([timelock], [0], [b""], keccak(text=description)).call()
-        self.client.mine(2)  # the voting delay (1 block): Active once the head is above the snapshot
+        # the voting delay (1 s): Active once the head's time is past the snapshot
+        self.client.advance_to(self.governor.functions.proposalSnapshot(proposal_id).call() + 1)
         self.proposals += 1
         return proposal_id
 

@@ -124,14 +124,15 @@ def build_chain(url: str) -> dict[str, Any]:
             miner.send(issuer, card.address, card.functions.issue(_member(i).address, _segment(i))._encode_transaction_data(),
                        400_000)
         miner.mine()
-        miner.rpc("anvil_mine", [hex(EMPTY_BLOCKS)])
+        miner.rpc("anvil_mine", [hex(EMPTY_BLOCKS), "0x1"])  # a second apart: block b is head_time - (head - b)
         miner.rpc("evm_setAutomine", [True])
-        head = int(miner.rpc("eth_blockNumber", []), 16)
+        latest = miner.rpc("eth_getBlockByNumber", ["latest", False])
+        head, head_time = int(latest["number"], 16), int(latest["timestamp"], 16)
         say(f"chain: head {head:,}; indexing it into the benchmark database ...")
         engine = make_engine(url)
         Indexer(sessions=session_factory(engine), rpc=RpcClient(node.rpc_url), deployment=deployment).run(once=True)
         engine.dispose()
-        meta = {"deployment": deployment.to_json(), "head": head, "chain_id": client.chain_id}
+        meta = {"deployment": deployment.to_json(), "head": head, "head_time": head_time, "chain_id": client.chain_id}
     finally:
         node.stop(timeout=120)
     if not STATE.exists():
@@ -170,33 +171,38 @@ def load_members(sessions, chain_id: int, head: int, issuer: str) -> None:
         say(f"  {start + len(rows):,} members")
 
 
-def _windows(rng: random.Random, head: int) -> list[dict[str, Any]]:
-    """Voting windows: 75 % ended, 19 % active for the whole benchmark, 3 % pending; plus life-cycle events."""
+def _windows(rng: random.Random, head: int, head_time: int) -> list[dict[str, Any]]:
+    """Voting windows: 75 % ended, 19 % active for the whole benchmark, 3 % pending; plus life-cycle events. In
+    blocks (where the votes and events go) and in the card's clock (seconds: the proposal's snapshot and deadline),
+    block b of the empty past being at head_time - (head - b); the open windows last years, so a saved benchmark
+    chain stays usable."""
     windows = []
     for p in range(PROPOSALS):
         created = rng.randrange(head // 4 + 10, head - 400)
         kind = "ended" if p % 100 < 75 else ("active" if p % 100 < 94 else ("pending" if p % 100 < 97 else "later"))
         if kind == "pending":
-            start, end = head + 500_000, head + 600_000
+            start, end = head + 50_000_000, head + 60_000_000
         elif kind == "active":
-            start, end = created + 1, head + 1_000_000
+            start, end = created + 1, head + 100_000_000
         else:
             start = created + 1
             end = start + rng.randrange(50, 300)
         windows.append({"created": created, "vote_start": start, "vote_end": end, "kind": kind,
+                        "vote_start_time": head_time - head + start, "vote_end_time": head_time - head + end,
                         "after": ["canceled"] if kind == "later" and p % 3 == 0 else
                                  ["queued"] if kind == "later" and p % 3 == 1 else
                                  ["queued", "executed"] if kind == "later" else []})
     return windows
 
 
-def load_proposals(services, sessions, chain_id: int, head: int, deployment: Deployment, issue_ids: list[int]) -> list[dict]:
+def load_proposals(services, sessions, chain_id: int, head: int, head_time: int, deployment: Deployment,
+                   issue_ids: list[int]) -> list[dict]:
     from backend.models import chain as m
     from backend.models.proposal_document import ProposalDocument, ProposalIssue
     from backend.services import documents
 
     rng = random.Random(1000)
-    windows = _windows(rng, head)
+    windows = _windows(rng, head, head_time)
     timelock = deployment.contracts["TimelockController"].address
     proposer = dev_account(1).address
     say(f"proposals: {PROPOSALS:,} documents pinned, proposals and life-cycle events ...")
@@ -218,7 +224,7 @@ def load_proposals(services, sessions, chain_id: int, head: int, deployment: Dep
             proposals.append({"chain_id": chain_id, "proposal_id": proposal_id, "proposer": proposer, "targets": [timelock],
                               "values": ["0"], "calldatas": ["0x"], "description": description, "category": category,
                               "document_uri": f"ipfs://{cid}", "document_hash": content_hash,
-                              "vote_start": w["vote_start"], "vote_end": w["vote_end"], "eta": None,
+                              "vote_start": w["vote_start_time"], "vote_end": w["vote_end_time"], "eta": None,
                               "lifecycle": "created", "block_number": w["created"], "tx_hash": tx, "log_index": 0})
             events.append({"chain_id": chain_id, "tx_hash": tx, "log_index": 1, "block_number": w["created"],
                            "proposal_id": proposal_id, "kind": "created", "eta": None})
@@ -252,7 +258,7 @@ def load_votes(sessions, chain_id: int, head: int, proposals: list[dict]) -> Non
     say(f"votes: {VOTES:,} over {len(voting):,} proposals (through the indexer: vote rows, tallies by delta) ...")
     compact: list[tuple[int, int, int, int]] = []  # (block, proposal index, member index, support)
     for n, p in enumerate(voting):
-        lo, hi = p["vote_start"] + 1, min(p["vote_end"], head - 1)
+        lo, hi = p["window"]["vote_start"] + 1, min(p["window"]["vote_end"], head - 1)
         # Each proposal its own mood: most pass, some fail the majority, town planning sometimes only among residents.
         weights = rng.choice([(3, 6, 1), (3, 6, 1), (5, 4, 1), (4, 5, 1), (6, 3, 1)])
         for member in rng.sample(range(MEMBERS), per + (1 if n < extra else 0)):
@@ -369,7 +375,7 @@ def load(url: str) -> dict[str, int]:
     try:
         load_members(sessions, chain_id, head, dev_account(2).address)
         issue_ids = load_issues(sessions)
-        proposals = load_proposals(services, sessions, chain_id, head, deployment, issue_ids)
+        proposals = load_proposals(services, sessions, chain_id, head, meta["head_time"], deployment, issue_ids)
         load_votes(sessions, chain_id, head, proposals)
         # Planner statistics, as autovacuum would gather them a little later (outside a transaction, or they are lost).
         with services.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

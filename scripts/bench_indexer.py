@@ -181,7 +181,8 @@ def build_chain() -> dict[str, Any]:
             miner.send(relayer, governor.address, data, 500_000)
             proposal_ids.append(governor.functions.hashProposal(targets, values, calldatas, keccak(text=description)).call())
         miner.mine()
-        miner.rpc("evm_mine", [])  # the voting delay
+        miner.rpc("evm_increaseTime", ["0x2"])  # the voting delay (seconds: the card's clock)
+        miner.rpc("evm_mine", [])
         domain = _domain_separator(governor)
         voted = {m.address: 0 for m in members}
         order = [(p, m) for p in proposal_ids for m in members]

@@ -43,7 +43,9 @@ from backend.paths import REPO_ROOT
 from backend.toolchain import npm as toolchain
 from backend.toolchain.anvil import free_port, start_anvil
 from backend.toolchain.compile import EVM_VERSION, OPTIMIZER_RUNS, build_artifacts
-from backend.toolchain.dao import CULTURE, FOR, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, TOWN_PLANNING, Dao
+from backend.toolchain.dao import (CULTURE, FOR, ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, TOWN_PLANNING, Dao,
+                                   Proposal)
+from backend.toolchain.software_passkey import SoftwarePasskey
 
 BASELINE_DIR = REPO_ROOT / "benchmarks" / "baseline"
 BASELINE_BUILD_DIR = BASELINE_DIR / "build"
@@ -56,10 +58,17 @@ GOVERNANCE_LIMIT = 1.10
 #: Per-recipient cost of a 100-recipient badge mint, as a fraction of a 1-recipient mint, must stay under this.
 BADGE_BATCH_LIMIT = 0.30
 BADGE_BATCH = 100
+#: A passkey member's ballot (P-256 signature checked by the precompile) may cost at most this much more than an
+#: EOA's: the WebAuthn assertion carries the authenticator data and the client data JSON, and the account is asked
+#: by ERC-1271.
+PASSKEY_LIMIT = 1.30
+#: A hardfork before the P-256 precompile (EIP-7951 / RIP-7212 at 0x100): anvil's default has it, prague does not.
+NO_PRECOMPILE_HARDFORK = "prague"
 
-#: Governance settings of both sides. The voting period is longer than the devnet default only to leave room for
-#: every warm-up ballot; no setting changes the gas of the measured operations.
-PARAMS = DeploymentParams(voting_delay=1, voting_period=100, proposal_threshold=0, quorum_percent=10, timelock_delay=60)
+#: Governance settings of both sides (seconds): an hour of voting leaves room for every warm-up ballot however slow
+#: the machine; no setting changes the gas of the measured operations.
+PARAMS = DeploymentParams(voting_delay=1, voting_period=3600, proposal_threshold=0, quorum_percent=10,
+                          timelock_delay=60)
 
 #: The executed action on both sides: an empty call to an address without code.
 ACTION_TARGET = Web3.to_checksum_address(Web3.keccak(text="kanazawa-dao gas report: empty call")[12:])
@@ -187,8 +196,9 @@ def execute(client: ChainClient, governor: Contract, spec: ProposalSpec, sender:
     return client.transact(governor.functions.execute(*spec.args(), spec.description_hash), sender)
 
 
-def _mine_past(dao: Dao, blocks: list[int]) -> None:
-    dao.mine_to(max(blocks) + 1)
+def _mine_past(dao: Dao, timepoints: list[int]) -> None:
+    """One block after every given moment (snapshots, deadlines: the clocks count seconds)."""
+    dao.advance_to(max(timepoints) + 1)
 
 
 # ---------------------------------------------------------------------- rows
@@ -222,18 +232,63 @@ def _batch_row(key: str, action: str, total: int, single: int, *, exempt: bool =
 
 
 def measure(*, log: Callable[[str], None] = _say) -> list[Row]:
-    """Start a fresh anvil, deploy both sides, measure every row, stop anvil. Deterministic: same input, same gas."""
+    """Start a fresh anvil, deploy both sides, measure every row, stop anvil; then the passkey ballot again on a
+    chain without the P-256 precompile. Deterministic: same input, same gas."""
     anvil = start_anvil(free_port())
     log(f"anvil started on {anvil.rpc_url}")
     try:
-        client = ChainClient.connect(anvil.rpc_url)
-        return _measure(client, log)
+        rows = _measure(ChainClient.connect(anvil.rpc_url), log)
     finally:
         anvil.stop()
         log("anvil stopped")
+    anvil = start_anvil(free_port(), extra_args=["--hardfork", NO_PRECOMPILE_HARDFORK])
+    log(f"anvil ({NO_PRECOMPILE_HARDFORK}: no P-256 precompile) started on {anvil.rpc_url}")
+    try:
+        rows.append(_measure_without_precompile(ChainClient.connect(anvil.rpc_url), log))
+    finally:
+        anvil.stop()
+        log("anvil stopped")
+    return _ordered(rows)
+
+
+def _measure_without_precompile(client: ChainClient, log: Callable[[str], None]) -> Row:
+    """The 5th passkey ballot vs the 5th EOA ballot where P-256 is checked in Solidity (OpenZeppelin's fallback):
+    some chains lack the precompile."""
+    _one_second_per_block(client)
+    dao = Dao(client, deploy_all(client, dev_account(0), PARAMS))
+    dao.grant_issuer(dao.issuer)
+    n = WARMUP + 1
+    voters = [_account("no-precompile member", i) for i in range(n)]
+    for voter in voters:
+        client.transact(dao.card.functions.issue(voter.address, RESIDENT), dao.issuer)
+    passkeys = [dao.join_with_passkey(RESIDENT, SoftwarePasskey.from_label(f"gas report passkey {i}"), nonce=100 + i)
+                for i in range(n)]
+    eoa_spec, passkey_spec = ProposalSpec("Gas report: EOA ballots"), ProposalSpec("Gas report: passkey ballots")
+    for spec in (eoa_spec, passkey_spec):
+        propose(client, dao.governor, spec, dao.relayer, CULTURE)
+    _mine_past(dao, [dao.governor.functions.proposalSnapshot(s.proposal_id(dao.governor)).call()
+                     for s in (eoa_spec, passkey_spec)])
+    for voter in voters:
+        eoa = cast_vote_by_sig(client, dao.governor, eoa_spec, voter, FOR, dao.relayer)
+    proposal = Proposal(passkey_spec.proposal_id(dao.governor), *passkey_spec.args(), passkey_spec.description,
+                        passkey_spec.description_hash)
+    for passkey, account, _ in passkeys:
+        ballot = dao.vote_by_passkey(proposal, passkey, account, FOR)
+    log(f"without the precompile: passkey castVoteBySig {_gas(ballot):,} vs EOA {_gas(eoa):,}")
+    return _versus("cast_vote_by_sig_passkey_no_precompile", "castVoteBySig by a passkey account (5th voter, "
+                   f"relayed, no P-256 precompile: anvil --hardfork {NO_PRECOMPILE_HARDFORK})", _gas(ballot), _gas(eoa),
+                   "- (reported: some chains lack the precompile)", None)
+
+
+def _one_second_per_block(client: ChainClient) -> None:
+    """Every block a second after the last, whatever the wall clock does: the card's clock is the block time, and a
+    card issued in the same second as the one before shares its supply checkpoint (a cheaper write), so without
+    this the figures would depend on how fast the machine is. One action a second is also what a city sees."""
+    client.w3.provider.make_request("anvil_setBlockTimestampInterval", [1])
 
 
 def _measure(client: ChainClient, log: Callable[[str], None]) -> list[Row]:
+    _one_second_per_block(client)
     city = dev_account(0)
     deployment = deploy_all(client, city, PARAMS)
     dao = Dao(client, deployment)
@@ -259,6 +314,12 @@ def _measure(client: ChainClient, log: Callable[[str], None]) -> list[Row]:
         invitation, signature = dao.invitation(_account("invitee", nonce).address, segment, nonce=nonce,
                                                expiry=INVITATION_EXPIRY)
         claimed = dao.claim(invitation, signature)
+    # Passkey members: 5 accounts created and their cards claimed, one transaction each (the 5th measured).
+    passkey_voters = []
+    for i in range(n):
+        passkey = SoftwarePasskey.from_label(f"gas report passkey {i}")
+        _, account, joined = dao.join_with_passkey(RESIDENT, passkey, nonce=100 + i)
+        passkey_voters.append((passkey, account))
     base_holders: list[LocalAccount] = []
     base_card: list[tuple[int, int]] = []
     for i in range(2 * n):
@@ -277,6 +338,9 @@ def _measure(client: ChainClient, log: Callable[[str], None]) -> list[Row]:
         rows.append(_versus(key, action, ours, mint_gas + delegate_gas, "< baseline mint + delegate", None,
                             strict_less=True, parts={"baseline_mint": mint_gas, "baseline_delegate": delegate_gas}))
         log(f"{action}: {ours:,} vs mint {mint_gas:,} + delegate {delegate_gas:,}")
+    rows.append(_versus("passkey_join", "passkey account created + card claimed, one relayed transaction (5th)",
+                        _gas(joined), _gas(claimed), "- (vs our card claim to an existing address)", None))
+    log(f"passkey join {_gas(joined):,} vs claim {_gas(claimed):,}")
 
     # -- proposals: the same specs on both governors, 4 warm-ups first
     warmups = [ProposalSpec(f"Gas report warm-up proposal {k}: an empty call") for k in range(1, n)]
@@ -291,6 +355,8 @@ def _measure(client: ChainClient, log: Callable[[str], None]) -> list[Row]:
     ours_culture_cat = propose(client, dao.governor, p_culture_cat, relayer, CULTURE)
     base_culture_cat = propose(client, base.governor, p_culture_cat, relayer)
     ours_town = propose(client, dao.governor, p_town, relayer, TOWN_PLANNING)
+    p_passkey = ProposalSpec("Gas report: passkey ballots (ours only)")
+    propose(client, dao.governor, p_passkey, relayer, CULTURE)
     base_town = propose(client, base.governor, p_town, relayer)
     gov_goal = f"<= {GOVERNANCE_LIMIT:.2f} x baseline"
     rows.append(_versus("propose_culture", "propose (culture, the default: `propose`)", _gas(ours_culture),
@@ -305,7 +371,8 @@ def _measure(client: ChainClient, log: Callable[[str], None]) -> list[Row]:
 
     all_specs = [*warmups, p_culture, p_culture_cat, p_town]
     sides = ((dao.governor, ours_voters), (base.governor, base_voters))
-    _mine_past(dao, [g.functions.proposalSnapshot(s.proposal_id(g)).call() for g, _ in sides for s in all_specs])
+    _mine_past(dao, [g.functions.proposalSnapshot(s.proposal_id(g)).call() for g, _ in sides for s in all_specs]
+               + [dao.governor.functions.proposalSnapshot(p_passkey.proposal_id(dao.governor)).call()])
 
     # -- ballots: one FOR on each warm-up proposal (so they can be queued and executed as warm-ups too), then the
     # 5th voter's ballot on p_culture (castVote) and on p_culture_cat (castVoteBySig, relayed)
@@ -324,6 +391,14 @@ def _measure(client: ChainClient, log: Callable[[str], None]) -> list[Row]:
     rows.append(_versus("cast_vote_by_sig", "castVoteBySig (5th voter, relayed)", *measured["cast_vote_by_sig"],
                         gov_goal, GOVERNANCE_LIMIT))
     log(f"castVote {measured['cast_vote']}, castVoteBySig {measured['cast_vote_by_sig']} (ours, baseline)")
+    passkey_proposal = Proposal(p_passkey.proposal_id(dao.governor), *p_passkey.args(), p_passkey.description,
+                                p_passkey.description_hash)
+    for passkey, account in passkey_voters:  # the 5th passkey ballot vs the 5th EOA ballot on a proposal like it
+        receipt = dao.vote_by_passkey(passkey_proposal, passkey, account, FOR)
+    rows.append(_versus("cast_vote_by_sig_passkey", "castVoteBySig by a passkey account (5th voter, relayed, "
+                        "P-256 precompile)", _gas(receipt), measured["cast_vote_by_sig"][0],
+                        f"<= {PASSKEY_LIMIT:.2f} x our EOA castVoteBySig", PASSKEY_LIMIT))
+    log(f"passkey castVoteBySig {_gas(receipt):,} vs EOA {measured['cast_vote_by_sig'][0]:,}")
 
     # -- queue and execute: 4 warm-ups, then p_culture, on both sides
     _mine_past(dao, [g.functions.proposalDeadline(s.proposal_id(g)).call() for g, _ in sides for s in all_specs])
@@ -379,7 +454,8 @@ def _measure(client: ChainClient, log: Callable[[str], None]) -> list[Row]:
 
 
 ORDER = [
-    "card_issue", "card_claim", "cast_vote", "cast_vote_by_sig", "propose_culture", "propose_culture_with_category",
+    "card_issue", "card_claim", "passkey_join", "cast_vote", "cast_vote_by_sig", "cast_vote_by_sig_passkey",
+    "cast_vote_by_sig_passkey_no_precompile", "propose_culture", "propose_culture_with_category",
     "propose_town_planning", "queue", "execute", "badge_attendance_single", "badge_attendance_batch",
     "badge_perk_single", "badge_perk_batch", "outcome_publish",
 ]

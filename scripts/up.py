@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -175,7 +176,8 @@ def up(settings: Settings, *, fresh: bool = False, seed: bool = True, api_port: 
             _wipe_embedded_state(settings, say)
 
         st = devnet.up(devnet_port, settings.devnet_host, fresh=fresh, run_dir=settings.devnet_run_dir,
-                       deployments_dir=settings.deployments_dir, log=lambda line: say(f"devnet: {line}"))
+                       deployments_dir=settings.deployments_dir, log=lambda line: say(f"devnet: {line}"),
+                       continuous_clock=seed and _seeding_unfinished(settings))
         say(f"devnet {'reused' if st.reused else 'started'} on {st.rpc_url} (pid {st.pid}, block {st.block_number})"
             f"{'; contracts deployed' if st.deployed else ''}")
         deployment = st.deployment
@@ -247,6 +249,15 @@ def _install_stop_handler() -> threading.Event:
     return stop
 
 
+def _seeding_unfinished(settings: Settings) -> bool:
+    """Whether an earlier `up` stopped while seeding: the demo's history is dated by the devnet's own clock (it
+    starts two weeks back), which must then go on from where it stopped rather than jump to today."""
+    try:
+        return not json.loads((settings.var_dir / SEED_RECORD).read_text()).get("complete")
+    except (OSError, ValueError):
+        return False
+
+
 def _seed(settings: Settings, base_url: str, rpc_url: str, deployment: Deployment, say) -> dict:
     from backend.chain.keys import ServiceKeys
     from indexer.runner import manifest_fingerprint
@@ -277,7 +288,8 @@ def _watch(settings: Settings, devnet_port: int, deployment: Deployment, stop: t
             continue
         say("the devnet (anvil) is not answering; starting it again from its last saved state ...")
         st = devnet.up(devnet_port, settings.devnet_host, run_dir=settings.devnet_run_dir,
-                       deployments_dir=settings.deployments_dir, log=lambda line: say(f"devnet: {line}"))
+                       deployments_dir=settings.deployments_dir, log=lambda line: say(f"devnet: {line}"),
+                       continuous_clock=_seeding_unfinished(settings))
         if st.deployment is None or manifest_fingerprint(st.deployment) != manifest_fingerprint(deployment):
             raise UpError("the devnet lost its saved state and the contracts had to be deployed again; the database "
                           "belongs to the old chain: run `./dao up --fresh` to start over")

@@ -46,12 +46,20 @@ def cursor(database_url: str) -> int | None:
 
 
 def wait_for_cursor_between(database_url: str, low: int, high: int, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        at = cursor(database_url)
-        if at is not None and low < at < high:
-            return at
-        time.sleep(0.01)
+    # One engine for all the polls: a new PostgreSQL connection per poll took longer than the indexer needs for
+    # the whole window on a busy machine, and the window went by unseen.
+    engine = make_engine(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        with engine.connect() as conn:
+            while time.monotonic() < deadline:
+                at = conn.execute(select(m.IndexerCursor.block_number)).scalar()
+                conn.rollback()  # a fresh snapshot for the next poll
+                if at is not None and low < at < high:
+                    return at
+                time.sleep(0.005)
+    finally:
+        engine.dispose()
     raise AssertionError(f"the indexer never got between blocks {low} and {high}")
 
 

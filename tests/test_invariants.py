@@ -4,7 +4,8 @@ after every step compares the whole observable state of the chain with the model
 
 - voting power: every known address's `getVotes` is 1 with an active card and 0 without, their sum is the number of
   active cards, which is also the card's total supply (`getPastTotalSupply`); the same at every past block where a
-  card moved (`getPastVotes`, `getPastMembership`, `getPastTotalSupply`) and at every proposal's snapshot (`quorum`);
+  card moved (`getPastVotes`, `getPastMembership`, `getPastTotalSupply`; the card counts seconds) and at every
+  proposal's snapshot (`quorum`);
 - one card per address (`balanceOf` <= 1), stable member numbers, `membershipOf` as modelled;
 - soulbound: every `Transfer` the card ever emitted is a mint or a burn, exactly the ones the model expects,
   `ownerOf` / `locked` hold for every live token, every transfer and delegation attempt is refused with the
@@ -355,16 +356,16 @@ class DaoInvariants(RuleBasedStateMachine):
             return ZERO
         return self.accounts[name].address
 
-    def segment_at(self, name: str, block: int) -> int:
+    def segment_at(self, name: str, timepoint: int) -> int:
         segment = 0
         for changed, value in self.history[name]:
-            if changed > block:
+            if changed > timepoint:
                 break
             segment = value
         return segment
 
-    def active_count_at(self, block: int) -> int:
-        return sum(1 for name in self.accounts if self.segment_at(name, block))
+    def active_count_at(self, timepoint: int) -> int:
+        return sum(1 for name in self.accounts if self.segment_at(name, timepoint))
 
     def holder_of(self, token_id: int) -> str | None:
         for name, card in self.cards.items():
@@ -383,7 +384,8 @@ class DaoInvariants(RuleBasedStateMachine):
         return governor_model(p.category, members, self.params.quorum_percent)
 
     def state(self, p: ProposalModel, clock: int) -> str:
-        """The governor's state at block `clock` (a read at `latest` sees clock = head; a transaction head + 1)."""
+        """The governor's state at time `clock` (the card's clock is the block time: a read at `latest` sees the
+        head's timestamp; a transaction the head's + 1)."""
         if p.executed:
             return "Executed"
         if p.canceled:
@@ -428,17 +430,17 @@ class DaoInvariants(RuleBasedStateMachine):
         if card.token_id == 0:
             self.last_token_id += 1
             card.token_id = self.last_token_id
-        card.segment, card.issuer, card.since, card.active = segment, self.address(issuer), self.block, True
-        self.history[name].append((self.block, segment))
+        card.segment, card.issuer, card.since, card.active = segment, self.address(issuer), self.ts, True
+        self.history[name].append((self.ts, segment))
         self.expected_transfers.append((ZERO, self.address(name), card.token_id))
-        self.unchecked_changes.append((self.block, name))
+        self.unchecked_changes.append((self.ts, name))
 
     def burned(self, name: str) -> None:
         card = self.cards[name]
         card.active = False
-        self.history[name].append((self.block, 0))
+        self.history[name].append((self.ts, 0))
         self.expected_transfers.append((self.address(name), ZERO, card.token_id))
-        self.unchecked_changes.append((self.block, name))
+        self.unchecked_changes.append((self.ts, name))
 
     def issue_refusal(self, name: str, segment: int) -> tuple[str, dict] | None:
         """MembershipCard._issue's checks, in the contract's order."""
@@ -661,7 +663,7 @@ class DaoInvariants(RuleBasedStateMachine):
         if not self.send(self.governor, fn, args, proposer, refusal, fn):
             return None
         description_hash = keccak(text=description)
-        snapshot = self.block + self.params.voting_delay
+        snapshot = self.ts + self.params.voting_delay
         p = ProposalModel(label, proposal_id_of(targets, values, calldatas, description_hash), category, action,
                           self.address(proposer), targets, values, calldatas, description, description_hash, snapshot,
                           snapshot + self.params.voting_period)
@@ -673,7 +675,7 @@ class DaoInvariants(RuleBasedStateMachine):
         """The same proposal twice is refused, whatever its state."""
         p = proposal
         refusal = "GovernorUnexpectedProposalState", {
-            "proposalId": p.proposal_id, "current": STATE_INDEX[self.state(p, self.block + 1)],
+            "proposalId": p.proposal_id, "current": STATE_INDEX[self.state(p, self.ts + 1)],
             "expectedStates": b"\x00" * 32}
         args = [p.targets, p.values, p.calldatas, p.description, p.category]
         self.send(self.governor, "proposeWithCategory", args, "relayer", refusal, "propose again")
@@ -698,7 +700,7 @@ class DaoInvariants(RuleBasedStateMachine):
                                         nonce=self.governor_nonces[voter])
             signature = eip712.sign(signer, eip712.typed_data(self.governor_domain, eip712.BALLOT_TYPES, msg))
             fn, args, sender = "castVoteBySig", [p.proposal_id, support, self.address(voter), signature], "relayer"
-        state = self.state(p, self.block + 1)
+        state = self.state(p, self.ts + 1)
         segment = self.segment_at(voter, p.snapshot)
         if how == "forged-signature":
             refusal = "GovernorInvalidSignature", {"voter": self.address(voter)}
@@ -724,7 +726,7 @@ class DaoInvariants(RuleBasedStateMachine):
         """Only the proposer, only while Pending."""
         p = proposal
         refusal = None
-        if self.state(p, self.block + 1) != "Pending" or self.address(by) != p.proposer:
+        if self.state(p, self.ts + 1) != "Pending" or self.address(by) != p.proposer:
             refusal = "GovernorUnableToCancel", {"proposalId": p.proposal_id, "account": self.address(by)}
         if self.send(self.governor, "cancel", [p.targets, p.values, p.calldatas, p.description_hash], by, refusal,
                      "cancel"):
@@ -733,7 +735,7 @@ class DaoInvariants(RuleBasedStateMachine):
     @rule(proposal=proposals)
     def queue(self, proposal):
         p = proposal
-        state = self.state(p, self.block + 1)
+        state = self.state(p, self.ts + 1)
         refusal = None
         if state != "Succeeded":
             refusal = "GovernorUnexpectedProposalState", {
@@ -750,7 +752,7 @@ class DaoInvariants(RuleBasedStateMachine):
     @rule(proposal=proposals)
     def execute(self, proposal):
         p = proposal
-        state = self.state(p, self.block + 1)
+        state = self.state(p, self.ts + 1)
         if state != "Queued":
             refusal = "GovernorUnexpectedProposalState", {
                 "proposalId": p.proposal_id, "current": STATE_INDEX[state], "expectedStates": _bitmap("Queued")}
@@ -774,7 +776,7 @@ class DaoInvariants(RuleBasedStateMachine):
         p = proposal
         uri = "" if report == "no-uri" else f"ipfs://report-{p.label}-{len(p.outcomes)}"
         content_hash = b"\x00" * 32 if report == "no-hash" else keccak(text=uri)
-        state = self.state(p, self.block + 1)
+        state = self.state(p, self.ts + 1)
         if publisher != "city":
             refusal = "OutcomeRegistryUnauthorized", {"account": self.address(publisher)}
         elif not 1 <= status <= 5:
@@ -815,11 +817,11 @@ class DaoInvariants(RuleBasedStateMachine):
         timelock's ready time, executed. (queue and execute are also tried at random times by their own rules.)"""
         p = proposal
         for _ in range(stages):
-            state = self.state(p, self.block + 1)
+            state = self.state(p, self.ts + 1)
             if state == "Pending":
-                self.mined(p.snapshot - self.block)  # the next transaction votes
+                self.mined(p.snapshot - self.ts)  # the next transaction votes
             elif state == "Active":
-                self.mined(p.deadline + 1 - self.block)
+                self.mined(p.deadline + 1 - self.ts)
             elif state == "Succeeded":
                 self.queue(p)
             elif state == "Queued" and self.ts + 1 < p.eta:
@@ -843,7 +845,7 @@ class DaoInvariants(RuleBasedStateMachine):
         def check(contract, fn, args, expected, label, block="latest"):
             checks.append((contract, fn, args, block, expected, label))
 
-        def check_past(block, names):  # a read at `pending` has clock = head + 1: every block up to the head is past
+        def check_past(block, names):  # a read at `pending` has clock = head's time + 1: up to the head is past
             check(card, "getPastTotalSupply", [block], self.active_count_at(block), f"getPastTotalSupply({block})",
                   "pending")
             for name in names:
@@ -870,14 +872,14 @@ class DaoInvariants(RuleBasedStateMachine):
                 check(card, "nonces", [addr], self.card_nonces[name], f"card nonces({name})")
                 check(governor, "nonces", [addr], self.governor_nonces[name], f"governor nonces({name})")
             # The card's total supply now (the head is a past block at `pending`).
-            check(card, "getPastTotalSupply", [self.block], active, f"getPastTotalSupply(head {self.block})", "pending")
+            check(card, "getPastTotalSupply", [self.ts], active, f"getPastTotalSupply(head {self.ts})", "pending")
             # Soulbound tokens: owner and lock of every member number ever minted.
             for token_id in range(1, self.last_token_id + 1):
                 holder = self.holder_of(token_id)
                 gone = Refused("ERC721NonexistentToken")
                 check(card, "ownerOf", [token_id], self.address(holder) if holder else gone, f"ownerOf({token_id})")
                 check(card, "locked", [token_id], True if holder else gone, f"locked({token_id})")
-            # Supply as of each block where a card moved, and the member's vote and segment as of it and just before
+            # Supply as of each moment a card moved, and the member's vote and segment as of it and just before
             # (every member as of every proposal's snapshot, below).
             for block, name in sorted(set(self.unchecked_changes)):
                 check_past(block, [name])
@@ -892,10 +894,10 @@ class DaoInvariants(RuleBasedStateMachine):
 
         for p in self.all_proposals:
             pid = p.proposal_id
-            state = self.state(p, self.block)
+            state = self.state(p, self.ts)
             event(f"a proposal reached {state}")
             check(governor, "state", [pid], STATE_INDEX[state], f"state({p.label})")
-            if p.snapshot <= self.block and not p.snapshot_checked:
+            if p.snapshot <= self.ts and not p.snapshot_checked:
                 # The snapshot is past: everyone's vote and segment as of it, the supply and the quorum.
                 check_past(p.snapshot, self.accounts)
                 supply = self.active_count_at(p.snapshot)
@@ -967,8 +969,9 @@ class DaoInvariants(RuleBasedStateMachine):
 
 
 def deploy_short_voting_dao(client) -> Dao:
-    """conftest's `deploy_dao` with a voting period of 20 blocks instead of 100, so that proposals end within a
-    40-step sequence by themselves (every landed transaction is a block) and get queued, executed and published."""
+    """conftest's `deploy_dao` with a voting period of 20 s instead of an hour, so that proposals end within a
+    40-step sequence by themselves (every landed transaction is a block, a second later) and get queued, executed
+    and published."""
     dao = Dao(client, deploy_all(client, Dao.city_account(), dataclasses.replace(TEST_PARAMS, voting_period=20)))
     dao.grant_issuer(dao.issuer)
     return dao

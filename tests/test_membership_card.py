@@ -28,9 +28,13 @@ def test_issue_gives_one_vote_at_once_and_a_locked_card(dao):
     assert locked.args.tokenId == issued.args.tokenId
     assert dao.card.functions.getVotes(member.address).call() == 1
     assert dao.card.functions.delegates(member.address).call() == member.address
-    dao.client.mine()
-    assert dao.card.functions.getPastVotes(member.address, receipt["blockNumber"]).call() == 1
-    assert dao.card.functions.getPastTotalSupply(receipt["blockNumber"]).call() == 1
+    issued_at = dao.time_of(receipt)  # the card counts seconds (EIP-6372 mode=timestamp)
+    assert dao.card.functions.clock().call() == issued_at
+    assert dao.card.functions.CLOCK_MODE().call() == "mode=timestamp"
+    dao.wait_seconds(1)
+    assert dao.card.functions.getPastVotes(member.address, issued_at).call() == 1
+    assert dao.card.functions.getPastTotalSupply(issued_at).call() == 1
+    assert dao.card.functions.getPastVotes(member.address, issued_at - 1).call() == 0
     for interface in (ERC721_ID, ERC5192_ID):
         assert dao.card.functions.supportsInterface(interface).call()
 
@@ -208,19 +212,22 @@ class TestLeavingAndRevocation:
     def test_leave_directly_and_rejoin_keeps_member_number_and_segment_history(self, dao):
         member = dao.issue(RESIDENT)
         number = dao.card.functions.memberNumberOf(member.address).call()
-        resident_block = dao.block_number()
+        resident_time = dao.now()
         dao.fund(member)
+        dao.wait_seconds(1)  # the card counts seconds: each change a second apart, so each has its own moment
         dao.client.transact(dao.card.functions.leave(), member)
-        gap_block = dao.block_number()
+        gap_time = dao.now()
+        dao.wait_seconds(1)
         dao.issue(RELATIONSHIP_POPULATION, member)  # moved away from Kanazawa, rejoins as 関係人口
-        dao.client.mine()
+        rejoined_time = dao.now()
+        dao.wait_seconds(1)
         assert dao.card.functions.memberNumberOf(member.address).call() == number
         past = dao.card.functions.getPastMembership
-        assert past(member.address, resident_block).call() == [number, RESIDENT]
-        assert past(member.address, gap_block).call() == [number, 0]
-        assert past(member.address, dao.block_number() - 1).call() == [number, RELATIONSHIP_POPULATION]
+        assert past(member.address, resident_time).call() == [number, RESIDENT]
+        assert past(member.address, gap_time).call() == [number, 0]
+        assert past(member.address, rejoined_time).call() == [number, RELATIONSHIP_POPULATION]
         with refused("ERC5805FutureLookup"):
-            dao.client.call(past(member.address, dao.block_number() + 5))
+            dao.client.call(past(member.address, dao.now() + 5))
 
     def test_non_member_cannot_leave(self, dao):
         outsider = Account.create()

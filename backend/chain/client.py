@@ -140,6 +140,20 @@ class ChainClient:
     def increase_time(self, seconds: int) -> None:
         self.w3.provider.make_request("evm_increaseTime", [hex(seconds)])
 
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        """The next block's time (devnet only; later than the latest block's): tests that need two things a known
+        number of seconds apart."""
+        self.w3.provider.make_request("evm_setNextBlockTimestamp", [hex(timestamp)])
+
+    def advance_to(self, timestamp: int) -> None:
+        """Mine one block at `timestamp` (or now, when the chain is already past it): the card's and the
+        governor's clock is the block time, so this is how a devnet reaches a proposal's snapshot or deadline.
+        The blocks after it go on from there."""
+        latest = self.w3.eth.get_block("latest")["timestamp"]
+        if timestamp > latest:
+            self.set_next_block_timestamp(timestamp)
+        self.mine(1)
+
     def snapshot(self) -> str:
         return self.w3.provider.make_request("evm_snapshot", [])["result"]
 

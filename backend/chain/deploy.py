@@ -25,22 +25,25 @@ from backend.chain.client import ChainClient
 from backend.errors import DeploymentError
 from backend.paths import DEPLOYMENTS_DIR
 
-CONTRACT_NAMES = ("MembershipCard", "CommunityBadges", "TimelockController", "CityGovernor", "OutcomeRegistry")
+CONTRACT_NAMES = ("MembershipCard", "CommunityBadges", "TimelockController", "CityGovernor", "OutcomeRegistry",
+                  "PasskeyAccountFactory")
 ZERO_ADDRESS = "0x" + "00" * 20
 DEFAULT_ADMIN_ROLE = b"\x00" * 32
 
 
 @dataclass(frozen=True)
 class DeploymentParams:
-    """Governance settings. Voting delay and period are in blocks (the card's clock); the timelock delay in seconds."""
+    """Governance settings, all in seconds: the card and the governor count time, not blocks (EIP-6372
+    `mode=timestamp`), so a period is as long on any chain."""
 
+    #: From a proposal to its snapshot: members then may vote.
     voting_delay: int = 1
-    #: The devnet mines a block per transaction, so this is "the next 300 transactions": long enough for the demo's
-    #: active proposals to stay open while people try them, short enough for `anvil_mine` to end a period in a
-    #: second (anvil mines thousands of empty blocks slowly: 2,000 took 28 s here).
-    voting_period: int = 300
+    #: Three days on the devnet: the demo's open proposals stay open while people try them (the seeder moves the
+    #: chain's clock past the periods of the demo's earlier proposals).
+    voting_period: int = 3 * 24 * 3600
     proposal_threshold: int = 0
     quorum_percent: int = 10
+    #: From queueing an adopted proposal to carrying it out (the timelock's minimum delay).
     timelock_delay: int = 60
     card_base_uri: str = "https://dao.kanazawa.example/cards/"
 
@@ -168,6 +171,7 @@ def deploy_all(
         params.proposal_threshold, params.quorum_percent,
     )
     deploy("OutcomeRegistry", card.address, governor.address)
+    deploy("PasskeyAccountFactory", card.address)  # members' passkey accounts (it deploys their implementation)
 
     for role_name in ("PROPOSER_ROLE", "CANCELLER_ROLE"):
         role = getattr(timelock.functions, role_name)().call()

@@ -1,5 +1,5 @@
-"""EIP-712 messages members and issuers sign: invitations (claimed by a relayer), leave requests and ballots
-(`castVoteBySig`).
+"""EIP-712 messages members and issuers sign: invitations (claimed by a relayer), leave requests, ballots
+(`castVoteBySig`) and a passkey account's devices (AddKey, RemoveKey).
 
 The domain is read from the contract itself (ERC-5267 `eip712Domain()`), so a signature is always for the
 deployed name, version, chain and address.
@@ -32,6 +32,12 @@ LEAVE_TYPES = {
         {"name": "expiry", "type": "uint256"},
     ]
 }
+
+# A member's passkey account (contracts/PasskeyAccount.sol): another device's key added, or one removed.
+ADD_KEY_TYPES = {"AddKey": [{"name": "x", "type": "bytes32"}, {"name": "y", "type": "bytes32"},
+                            {"name": "nonce", "type": "uint256"}]}
+REMOVE_KEY_TYPES = {"RemoveKey": [{"name": "x", "type": "bytes32"}, {"name": "y", "type": "bytes32"},
+                                  {"name": "nonce", "type": "uint256"}]}
 
 # OpenZeppelin Governor 5.x BALLOT_TYPEHASH.
 BALLOT_TYPES = {
@@ -144,6 +150,12 @@ def invitation_message(*, invitee: str, segment: int, issuer: str, nonce: int, e
 
 def ballot_message(*, proposal_id: int, support: int, voter: str, nonce: int) -> dict[str, Any]:
     return {"proposalId": proposal_id, "support": support, "voter": voter, "nonce": nonce}
+
+
+def digest_of(full_message: dict[str, Any]) -> bytes:
+    """The 32 bytes an EIP-712 signature signs: what a passkey's assertion takes as its challenge."""
+    signable = encode_typed_data(full_message=full_message)
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
 
 def sign(account: LocalAccount, full_message: dict[str, Any]) -> bytes:

@@ -9,6 +9,7 @@ so the worker submits a voter's ballots in nonce order). The same signed ballot 
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 import threading
 from concurrent.futures import Future
@@ -20,6 +21,7 @@ from eth_utils import is_checksum_address
 from sqlalchemy import or_, select
 
 from backend.chain import eip712
+from backend.domain import JST
 from backend.domain.vocabulary import IN_FLIGHT_JOB_STATUSES, JobKind, ProposalState, Support
 from backend.models.relay import RelayJob
 from backend.services import chain_checks, relay
@@ -116,20 +118,34 @@ def typed_data(services: Services, *, proposal_id: int, support: int, voter: str
     return eip712.typed_data(governor_domain(services), eip712.BALLOT_TYPES, msg)
 
 
-def _snapshot(services: Services, gov, proposal_id: int) -> int:
-    """The proposal's snapshot block; an unknown proposal is NotFound. Fixed when the proposal is created, so
-    cached once it is `confirmations` deep (the proposal's creation, before its snapshot, is then final too; a
-    reorg that moves the creation to another block moves the snapshot with it)."""
-    snapshot = services.snapshots.get(proposal_id)
-    if snapshot is not None:
-        return snapshot
-    snapshot = chain_checks.call(services, gov.functions.proposalSnapshot(proposal_id))
+@dataclass(frozen=True)
+class VotingWindow:
+    """A proposal's snapshot and deadline (Unix times: the card's clock), fixed when it is created."""
+
+    snapshot: int
+    deadline: int
+
+
+def _window(services: Services, gov, proposal_id: int) -> VotingWindow:
+    """The proposal's voting window; an unknown proposal is NotFound. Fixed when the proposal is created, so
+    cached once the snapshot is final (the proposal's creation, before its snapshot, is then final too; a reorg
+    that moves the creation to another block moves the window with it)."""
+    window = services.snapshots.get(proposal_id)
+    if window is not None:
+        return window
+    snapshot, deadline = chain_checks.call_many(services, [gov.functions.proposalSnapshot(proposal_id),
+                                                           gov.functions.proposalDeadline(proposal_id)])
     if snapshot == 0:  # OpenZeppelin answers 0 for a proposal it does not know
         raise NotFound(f"no proposal {proposal_id} on chain {services.chain_id}")
-    depth = services.settings.confirmations
-    if depth == 0 or snapshot <= chain_checks.head(services) - depth:
-        services.snapshots.put(proposal_id, snapshot)
-    return snapshot
+    window = VotingWindow(snapshot, deadline)
+    if services.settings.confirmations == 0 or snapshot < chain_checks.head(services).final_timestamp:
+        services.snapshots.put(proposal_id, window)
+    return window
+
+
+def moment(timepoint: int) -> str:
+    """A moment of the card's clock as people read it: ISO 8601 in Japan time."""
+    return dt.datetime.fromtimestamp(timepoint, JST).isoformat()
 
 
 _JOB = RelayJob.__table__.c
@@ -272,12 +288,12 @@ def _accept_batch(services: Services, ballots: list[SignedBallot]) -> list[tuple
     chain_id = services.chain_id
     gov = services.contract("CityGovernor")
     results: list = [None] * len(ballots)
-    snapshots: dict[int, int | Exception] = {}
+    windows: dict[int, VotingWindow | Exception] = {}
     for pid in dict.fromkeys(b.proposal_id for b in ballots):
         try:
-            snapshots[pid] = _snapshot(services, gov, pid)
+            windows[pid] = _window(services, gov, pid)
         except (NotFound, RefusedByChain) as exc:  # that proposal's ballots only
-            snapshots[pid] = exc
+            windows[pid] = exc
     dedupe_keys = [f"ballot:{chain_id}:{b.voter}:{b.nonce}" for b in ballots]
     order_keys = [_order_key(services, b.voter) for b in ballots]
     with services.engine.connect() as connection:
@@ -292,7 +308,7 @@ def _accept_batch(services: Services, ballots: list[SignedBallot]) -> list[tuple
             in_flight.setdefault(j.order_key, []).append((j.order_nonce, int(j.payload["proposal_id"])))
 
     to_check = [i for i, b in enumerate(ballots)
-                if dedupe_keys[i] not in existing and not isinstance(snapshots[b.proposal_id], Exception)]
+                if dedupe_keys[i] not in existing and not isinstance(windows[b.proposal_id], Exception)]
     reads = []
     for i in to_check:
         pid, voter = ballots[i].proposal_id, ballots[i].voter
@@ -300,7 +316,7 @@ def _accept_batch(services: Services, ballots: list[SignedBallot]) -> list[tuple
             chain_checks.read(gov.address, "state(uint256)", ["uint256"], [pid], ["uint8"]),
             chain_checks.read(gov.address, "hasVoted(uint256,address)", ["uint256", "address"], [pid, voter], ["bool"]),
             chain_checks.read(gov.address, "getVotes(address,uint256)", ["address", "uint256"],
-                              [voter, snapshots[pid]], ["uint256"]),
+                              [voter, windows[pid].snapshot], ["uint256"]),
             chain_checks.read(gov.address, "nonces(address)", ["address"], [voter], ["uint256"])]
     # A replay of a confirmed ballot: is it still on chain? A reorg deeper than `confirmations` may have taken it;
     # then the voter's nonce is unused again and the job is put back to relaying, not answered as if it had landed.
@@ -326,13 +342,13 @@ def _accept_batch(services: Services, ballots: list[SignedBallot]) -> list[tuple
         key = dedupe_keys[i]
         if key in existing:  # seen before this batch: the same ballot again, or a conflict
             results[i] = ("seen", existing[key].id, existing[key].payload)
-        elif isinstance(snapshots[ballot.proposal_id], Exception):
-            results[i] = snapshots[ballot.proposal_id]
+        elif isinstance(windows[ballot.proposal_id], Exception):
+            results[i] = windows[ballot.proposal_id]
         elif key in accepted:  # the same voter and nonce earlier in this batch: decided in the next one
             results[i] = AGAIN
         else:
             try:
-                _check(ballot, chain[i], in_flight.get(order_keys[i], []), snapshots[ballot.proposal_id])
+                _check(ballot, chain[i], in_flight.get(order_keys[i], []), windows[ballot.proposal_id])
             except (Conflict, RefusedByChain) as exc:
                 results[i] = exc
                 continue
@@ -360,7 +376,7 @@ def _accept_batch(services: Services, ballots: list[SignedBallot]) -> list[tuple
     return results
 
 
-def _check(ballot: SignedBallot, answers: list, in_flight: list[tuple[int, int]], snapshot: int) -> None:
+def _check(ballot: SignedBallot, answers: list, in_flight: list[tuple[int, int]], window: VotingWindow) -> None:
     """Refuse a ballot the chain or the voter's ballots in flight say no to (Conflict or RefusedByChain)."""
     state, voted, votes, onchain_nonce = answers
     for answer in (state, voted, onchain_nonce):
@@ -375,7 +391,7 @@ def _check(ballot: SignedBallot, answers: list, in_flight: list[tuple[int, int]]
     if isinstance(votes, RefusedByChain):  # a snapshot still in the future: the proposal is not Active
         raise votes
     if votes == 0:
-        raise RefusedByChain(f"{voter} was not a member at the proposal's snapshot (block {snapshot})",
+        raise RefusedByChain(f"{voter} was not a member at the proposal's snapshot ({moment(window.snapshot)})",
                              error="CityGovernorNotMemberAtSnapshot")
     expected = max([onchain_nonce, *[nonce + 1 for nonce, _ in in_flight]])
     if ballot.nonce != expected:

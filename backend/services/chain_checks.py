@@ -5,6 +5,7 @@ name the node's URL (it may carry an API key, and callers have no use for it).""
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from eth_abi import encode
@@ -27,11 +28,35 @@ def call(services: Services, fn: Any) -> Any:
         raise Unavailable(f"the chain does not answer ({type(exc).__name__})") from None
 
 
-def head(services: Services) -> int:
-    """The chain's current block number (Unavailable when the chain does not answer)."""
+@dataclass(frozen=True)
+class Head:
+    """The chain's latest block and the newest one a reorg can no longer take (`confirmations` below it, at least
+    one), with their times. Time is what the card and the governor count in (EIP-6372 `mode=timestamp`): a
+    proposal's snapshot and deadline are Unix times, compared with `timestamp` (what the governor sees in a read at
+    the latest block) and `final_timestamp` (a moment before it is final: no block at or before it can change)."""
+
+    number: int
+    timestamp: int
+    final_number: int
+    final_timestamp: int
+
+
+def head(services: Services) -> Head:
+    """The chain's head and its final block (Unavailable when the chain does not answer). The final block's time
+    is cached by number (`services.final_times`): a final block does not change."""
     try:
-        return int(services.chain.rpc.call("eth_blockNumber"), 16)
-    except Exception as exc:  # noqa: BLE001 - connection refused, timeouts, not a number
+        latest = services.chain.rpc.call("eth_getBlockByNumber", ["latest", False])
+        number, timestamp = int(latest["number"], 16), int(latest["timestamp"], 16)
+        final_number = number - max(1, services.settings.confirmations)
+        if final_number < 0:
+            return Head(number, timestamp, final_number, -1)
+        final_timestamp = services.final_times.get(final_number)
+        if final_timestamp is None:
+            block = services.chain.rpc.call("eth_getBlockByNumber", [hex(final_number), False])
+            final_timestamp = int(block["timestamp"], 16)
+            services.final_times.put(final_number, final_timestamp)
+        return Head(number, timestamp, final_number, final_timestamp)
+    except Exception as exc:  # noqa: BLE001 - connection refused, timeouts, not a block
         raise Unavailable(f"the chain does not answer ({type(exc).__name__})") from None
 
 

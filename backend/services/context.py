@@ -79,9 +79,11 @@ class Services:
         self._contracts: dict[str, Any] = {}
         self._fixed: dict[Hashable, Any] = {}
         self._fixed_lock = threading.Lock()
-        #: Chain values at final past blocks (backend/services/proposals.py `PastReads`) and proposals' snapshots.
+        #: Chain values at final past moments (backend/services/proposals/state.py `PastReads`), proposals' windows.
         self.past_values = BoundedCache(max_items=100_000)
         self.snapshots = BoundedCache(max_items=100_000)
+        #: Times of final blocks by number (backend/services/chain_checks.py `head`).
+        self.final_times = BoundedCache(max_items=10_000)
         #: Documents read from the content store and verified against their CID, by CID (never stale).
         self.documents = BoundedCache(max_bytes=32 << 20)
 

@@ -72,6 +72,11 @@ def _chain_updated(session: Session, chain_id: int) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc) if timestamp else cursor.updated_at
 
 
+def _moment(timepoint: int) -> dt.datetime:
+    """A moment of the card's clock (Unix seconds) as a datetime in UTC."""
+    return dt.datetime.fromtimestamp(timepoint, dt.timezone.utc)
+
+
 def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
@@ -101,8 +106,9 @@ def _proposals(session: Session, chain_id: int) -> Iterator[dict[str, Any]]:
         ours = p.document_cid is not None and p.document_uri == f"ipfs://{p.document_cid}"
         f, a, ab = totals.get(p.proposal_id, (0, 0, 0))
         yield {"proposal_id": str(p.proposal_id), "category": Category.word_of(p.category),
-               "title_ja": title_ja, "title_en": title_en, "lifecycle": p.lifecycle, "vote_start_block": p.vote_start,
-               "vote_end_block": p.vote_end, "for_votes": f, "against_votes": a, "abstain_votes": ab,
+               "title_ja": title_ja, "title_en": title_en, "lifecycle": p.lifecycle,
+               "voting_starts_at": _iso(_moment(p.vote_start)), "voting_ends_at": _iso(_moment(p.vote_end)),
+               "for_votes": f, "against_votes": a, "abstain_votes": ab,
                "document_uri": p.document_uri if ours else None, "document_hash": p.document_hash if ours else None,
                "block_number": p.block_number,
                "tx_hash": p.tx_hash}
@@ -167,8 +173,9 @@ DATASETS: dict[str, Dataset] = {d.id: d for d in (
         Column("title_ja", "件名（日本語）", "Title (Japanese)", "title of the proposal document"),
         Column("title_en", "件名（英語）", "Title (English)", "title of the proposal document"),
         Column("lifecycle", "段階", "Lifecycle", "created, queued, executed or canceled, as recorded on chain"),
-        Column("vote_start_block", "投票開始ブロック", "Voting start block", "snapshot block", "integer"),
-        Column("vote_end_block", "投票終了ブロック", "Voting end block", "last block of the voting period", "integer"),
+        Column("voting_starts_at", "投票開始日時", "Voting starts", "the snapshot: members then may vote (ISO 8601)",
+               "datetime"),
+        Column("voting_ends_at", "投票締切日時", "Voting ends", "last moment a ballot counts (ISO 8601)", "datetime"),
         Column("for_votes", "賛成", "For", "votes for", "integer"),
         Column("against_votes", "反対", "Against", "votes against", "integer"),
         Column("abstain_votes", "棄権", "Abstain", "abstentions", "integer"),

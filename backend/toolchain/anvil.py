@@ -136,6 +136,20 @@ class AnvilProcess:
             return
 
 
+def _keep_the_clock(url: str, *, continuous: bool) -> None:
+    """anvil restarted from a saved state dates its next blocks by the wall clock, as a real chain's time goes on
+    while a node is down. Two cases where that is wrong: the saved chain's clock had been moved ahead of the wall
+    clock (a test or the demo ending a vote early), so its time would run backwards and a proposal Active before
+    the restart would be Pending again; and `continuous` (the demo's history is being written at times of its
+    own, scripts/demo/seed.py): a jump would end its voting periods and expire its invitations. Then its next block
+    comes right after the last one instead."""
+    latest = int(rpc(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    if continuous or latest >= int(time.time()):
+        # anvil_setTime, not evm_setNextBlockTimestamp: after a reload anvil compares the latter with its own clock
+        # (the wall clock), so it refuses a time before it; anvil_setTime moves that clock itself.
+        rpc(url, "anvil_setTime", [latest + 1])
+
+
 def start_anvil(
     port: int = DEFAULT_PORT,
     *,
@@ -144,8 +158,11 @@ def start_anvil(
     log_file: Path | None = None,
     detach: bool = False,
     extra_args: list[str] | None = None,
+    continuous_clock: bool = False,
 ) -> AnvilProcess:
-    """Start anvil and wait until it answers. A port already taken is refused before anything starts."""
+    """Start anvil and wait until it answers. A port already taken is refused before anything starts. A chain
+    loaded from a saved state keeps its clock from running backwards; `continuous_clock` also keeps it from
+    jumping forward to the wall clock (`_keep_the_clock`)."""
     if port_in_use(port, host):
         raise DevnetError(
             f"port {port} on {host} is already in use by another process; stop it or choose another port (--port N)"
@@ -174,8 +191,11 @@ def start_anvil(
             raise DevnetError(f"anvil exited with code {proc.returncode} while starting.\n{tail}".rstrip())
         try:
             rpc(anvil.rpc_url, "eth_chainId", timeout=0.5)
-            return anvil
         except (JsonRpcUnavailable, DevnetError):
             time.sleep(0.05)
+            continue
+        if state_file is not None or any(a in ("--load-state", "--state") for a in extra_args or []):
+            _keep_the_clock(anvil.rpc_url, continuous=continuous_clock)
+        return anvil
     anvil.stop()
     raise DevnetError(f"anvil did not answer on {anvil.rpc_url} within {READY_TIMEOUT_S} s")

@@ -14,6 +14,7 @@ from backend.chain.accounts import dev_account
 from backend.chain.client import ChainClient
 from backend.chain.deploy import Deployment, DeploymentParams, deploy_all
 from backend.domain.vocabulary import Category, ChainRole, ProposalState, Segment, Support
+from backend.toolchain.software_passkey import SoftwarePasskey, sign_digest
 
 __all__ = ["ABSTAIN", "AGAINST", "CULTURE", "FOR", "ISSUER_ROLE", "ORGANISATION", "RELATIONSHIP_POPULATION",
            "RESIDENT", "STATES", "TEST_PARAMS", "TOWN_PLANNING", "Dao", "Proposal", "deploy_dao", "unix_now"]
@@ -45,6 +46,7 @@ class Dao:
         self.timelock = deployment.contract(self.w3, "TimelockController")
         self.governor = deployment.contract(self.w3, "CityGovernor")
         self.outcomes = deployment.contract(self.w3, "OutcomeRegistry")
+        self.accounts = deployment.contract(self.w3, "PasskeyAccountFactory")
         self.city = self.city_account()
         self.relayer = dev_account(1)
         self.issuer = dev_account(2)
@@ -80,6 +82,35 @@ class Dao:
         fn = self.card.functions.leaveBySig(member.address, msg["nonce"], msg["expiry"], signature)
         return self.client.transact(fn, self.relayer)
 
+    # ------------------------------------------------------------------ passkey members
+
+    def passkey_account(self, passkey: SoftwarePasskey) -> str:
+        """Where `passkey`'s account lives (created or not)."""
+        key = passkey.public_key
+        return self.accounts.functions.accountAddress(key.x, key.y).call()
+
+    def join_with_passkey(self, segment: int, passkey: SoftwarePasskey | None = None, *, nonce: int | None = None):
+        """A new member's first step: the relayer creates their passkey account and claims the card an issuer
+        offered it, in one transaction. Returns (passkey, account address, receipt)."""
+        passkey = passkey or SoftwarePasskey()
+        account = self.passkey_account(passkey)
+        invitation, signature = self.invitation(account, segment, nonce=nonce if nonce is not None else
+                                                int.from_bytes(passkey.credential_id[:8], "big"))
+        fields = (invitation["invitee"], invitation["segment"], invitation["issuer"], invitation["nonce"],
+                  invitation["expiry"])
+        key = passkey.public_key
+        receipt = self.client.transact(self.accounts.functions.createAccountAndClaim(key.x, key.y, fields, signature),
+                                       self.relayer)
+        return passkey, account, receipt
+
+    def vote_by_passkey(self, proposal: Proposal, passkey: SoftwarePasskey, account: str, support: int):
+        """A passkey member's ballot: the device signs the EIP-712 digest, the relayer submits castVoteBySig."""
+        nonce = self.governor.functions.nonces(account).call()
+        message = eip712.ballot_message(proposal_id=proposal.proposal_id, support=support, voter=account, nonce=nonce)
+        digest = eip712.digest_of(eip712.typed_data(eip712.domain_of(self.governor), eip712.BALLOT_TYPES, message))
+        fn = self.governor.functions.castVoteBySig(proposal.proposal_id, support, account, sign_digest(passkey, digest))
+        return self.client.transact(fn, self.relayer)
+
     def fund(self, account: LocalAccount, wei: int = 10**18) -> None:
         """Give an account ETH, for tests where a holder sends a transaction themself (members normally never do)."""
         tx = {"to": account.address, "value": wei, "gas": 21_000, "chainId": self.client.chain_id,
@@ -113,13 +144,13 @@ class Dao:
     def state(self, proposal: Proposal) -> str:
         return STATES[self.governor.functions.state(proposal.proposal_id).call()]
 
-    def start_voting(self, proposal: Proposal) -> None:
-        snapshot = self.governor.functions.proposalSnapshot(proposal.proposal_id).call()
-        self.mine_to(snapshot + 1)
+    def start_voting(self, proposal: Proposal | int) -> None:
+        """Move the devnet's clock just past the proposal's snapshot: it is Active."""
+        self.advance_to(self.governor.functions.proposalSnapshot(_id_of(proposal)).call() + 1)
 
-    def end_voting(self, proposal: Proposal) -> None:
-        deadline = self.governor.functions.proposalDeadline(proposal.proposal_id).call()
-        self.mine_to(deadline + 1)
+    def end_voting(self, proposal: Proposal | int) -> None:
+        """Move the devnet's clock just past the proposal's deadline: its vote is over."""
+        self.advance_to(self.governor.functions.proposalDeadline(_id_of(proposal)).call() + 1)
 
     def tallies(self, proposal: Proposal) -> dict[int, tuple[int, int, int]]:
         return {s: tuple(self.governor.functions.proposalVotesBySegment(proposal.proposal_id, s).call())
@@ -139,20 +170,34 @@ class Dao:
         return self.w3.eth.block_number
 
     def now(self) -> int:
+        """The chain's time: the latest block's timestamp, which is the card's and the governor's clock."""
         return self.w3.eth.get_block("latest")["timestamp"]
+
+    def time_of(self, receipt) -> int:
+        """The moment a transaction took effect: its block's timestamp."""
+        return self.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
 
     def mine_to(self, block: int) -> None:
         current = self.block_number()
         if block > current:
             self.client.mine(block - current)
 
+    def advance_to(self, timestamp: int) -> None:
+        """One block at `timestamp` (the card's and the governor's clock), or now when that has passed."""
+        self.client.advance_to(timestamp)
+
     def wait_seconds(self, seconds: int) -> None:
-        self.client.increase_time(seconds)
-        self.client.mine(1)
+        self.advance_to(self.now() + seconds)
 
 
-#: The governance settings of test and benchmark chains: short periods, so a test reaches every state quickly.
-TEST_PARAMS = DeploymentParams(voting_delay=1, voting_period=100, quorum_percent=10, timelock_delay=60)
+def _id_of(proposal: Proposal | int) -> int:
+    return proposal.proposal_id if isinstance(proposal, Proposal) else proposal
+
+
+#: The governance settings of test and benchmark chains (seconds). A test moves the clock to reach a state
+#: (`start_voting`, `end_voting`); the hour is for the wall clock, which moves the chain's clock too while a slow
+#: machine runs a test: a proposal a test votes on stays Active however long that takes.
+TEST_PARAMS = DeploymentParams(voting_delay=1, voting_period=3600, quorum_percent=10, timelock_delay=60)
 
 
 def deploy_dao(client: ChainClient, params: DeploymentParams = TEST_PARAMS) -> Dao:

@@ -16,6 +16,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,13 @@ STATE = "state.json"
 LOG = "anvil.log"
 #: How often anvil dumps its state while running: a crash (no SIGTERM) loses at most this much.
 STATE_INTERVAL_S = 30
+#: A block every BLOCK_TIME_S seconds besides the block each transaction gets at once (anvil's mixed mining), so
+#: the devnet's clock moves like a real chain's: a proposal's snapshot and deadline pass without anyone sending
+#: anything, as the members' pages promise.
+BLOCK_TIME_S = 5
+#: A fresh devnet's first block is this far in the past, so that the demo's history (proposals voted, closed and
+#: carried out) is dated before today; the seeder then brings the clock to now (scripts/demo/seed.py).
+GENESIS_AGE_S = 14 * 24 * 3600
 
 Log = Callable[[str], None]
 
@@ -139,10 +147,13 @@ def up(
     run_dir: Path = DEVNET_RUN_DIR,
     deployments_dir: Path = DEPLOYMENTS_DIR,
     log: Log = print,
+    continuous_clock: bool = False,
 ) -> DevnetStatus:
     """Start the devnet (or reuse the running one) and make sure the current contracts are deployed on it.
 
     `fresh` stops a running devnet and deletes the chain state and the manifest first: a new chain from block 0.
+    `continuous_clock`: a chain started again from its saved state goes on from its last block's time instead of
+    the wall clock's (`up` while the demo's history is being seeded).
     """
     compile_contracts(quiet=False)  # also installs the npm toolchain if needed; both are no-ops when current
     state_file, log_file = run_dir / STATE, run_dir / LOG
@@ -171,7 +182,7 @@ def up(
 
         reused = anvil is not None
         if anvil is None:
-            anvil = _start(port, host, state_file, log_file)
+            anvil = _start(port, host, state_file, log_file, continuous_clock)
             record = {
                 "pid": anvil.pid, "host": host, "port": port, "rpc_url": anvil.rpc_url,
                 "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -195,11 +206,13 @@ def up(
     )
 
 
-def _start(port: int, host: str, state_file: Path, log_file: Path) -> AnvilProcess:
+def _start(port: int, host: str, state_file: Path, log_file: Path, continuous_clock: bool) -> AnvilProcess:
     try:
         return start_anvil(
             port, host=host, state_file=state_file, log_file=log_file, detach=True,
-            extra_args=["--state-interval", str(STATE_INTERVAL_S)],
+            extra_args=["--state-interval", str(STATE_INTERVAL_S), "--mixed-mining", "--block-time", str(BLOCK_TIME_S),
+                        *([] if state_file.exists() else ["--timestamp", str(int(time.time()) - GENESIS_AGE_S)])],
+            continuous_clock=continuous_clock,
         )
     except DevnetError as exc:
         # anvil refuses a state dump it cannot read: say how to get past it (not for a taken port).

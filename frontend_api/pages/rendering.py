@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend.domain import JST
 from backend.errors import KanazawaDaoError
 from backend.services.errors import ServiceError
 from frontend_api.problems import DEPENDENCY_DOWN, status_of
@@ -58,7 +59,10 @@ def safe_url(value: Any) -> str | None:
 
 
 def when(value: Any) -> dt.datetime | None:
-    """A moment (a datetime, or ISO 8601 text as the services give it) in UTC, or None."""
+    """A moment (a datetime, ISO 8601 text as the services give it, or Unix seconds of the card's clock) in Japan
+    time, as every page shows it, or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, JST)
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value)
@@ -66,7 +70,9 @@ def when(value: Any) -> dt.datetime | None:
             return None
     if not isinstance(value, dt.datetime):
         return None
-    return value.astimezone(dt.timezone.utc)  # stored in UTC, read back aware of it (backend/db.py UtcDateTime)
+    if value.tzinfo is None:  # stored in UTC, read back aware of it (backend/db.py UtcDateTime); naive means UTC
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(JST)
 
 
 def percent(part: int, whole: int | None) -> str:

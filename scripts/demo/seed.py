@@ -6,9 +6,10 @@ by EIP-712 ballots, queued and executed through the timelock; the city publishes
 badge types and metaverse events; the platform reports attendance by signed webhooks, attendees check in with
 signed check-ins, and the worker mints the attendance badges.
 
-Nothing is written to the database directly. The one thing not done through the API is the devnet's clock: blocks
-are mined and time moved forward (anvil_mine, evm_increaseTime) so voting periods and the timelock delay pass in
-seconds instead of days.
+Nothing is written to the database directly. The one thing not done through the API is the devnet's clock (the
+card and the governor count seconds): a fresh devnet starts two weeks in the past, the earlier proposals' voting
+periods and the timelock delay pass by moving its clock forward (evm_setNextBlockTimestamp), and the clock is
+brought to today before the open proposals are drafted, so their deadlines are real dates.
 
 Re-running is safe: every step first reads what is there (organisations, cards, proposals, votes, outcomes, events)
 and does only what is missing. What the API shows only once (an event's webhook secret and check-in code) and the
@@ -29,6 +30,7 @@ from typing import Any
 import httpx
 import requests
 
+from backend.domain import JST
 from backend.toolchain.anvil import rpc
 from scripts.demo import data
 from scripts.demo.client import ApiError, DaoClient
@@ -82,15 +84,14 @@ class Seeder:
             self._sessions[account.address] = self.api.sign_in(account)
         return self._sessions[account.address]
 
-    def mine(self, blocks: int = 1) -> None:
-        rpc(self.rpc_url, "anvil_mine", [hex(blocks)], timeout=30)
+    def chain_time(self) -> int:
+        return int(rpc(self.rpc_url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
 
-    def pass_time(self, seconds: int) -> None:
-        rpc(self.rpc_url, "evm_increaseTime", [hex(seconds)])
-        self.mine(1)
-
-    def head(self) -> int:
-        return int(rpc(self.rpc_url, "eth_blockNumber"), 16)
+    def advance_to(self, timestamp: int) -> None:
+        """One block at `timestamp` (or now, if the chain is past it): the card's and the governor's clock."""
+        if timestamp > self.chain_time():
+            rpc(self.rpc_url, "evm_setNextBlockTimestamp", [hex(timestamp)])
+        rpc(self.rpc_url, "anvil_mine", ["0x1"], timeout=30)
 
     def wait_jobs(self, job_ids: list[str], what: str) -> None:
         for n, job_id in enumerate(job_ids, 1):
@@ -246,7 +247,7 @@ class Seeder:
     def _vote(self, proposal: data.Proposal, proposal_id: str) -> int:
         detail = self.api.get(f"/proposals/{proposal_id}")
         if detail["state"] == "Pending":
-            self.mine(max(1, detail["vote_start"] + 1 - self.head()))
+            self.advance_to(detail["vote_start"] + 1)
         elif detail["state"] != "Active":
             return 0
         jobs = []
@@ -272,15 +273,19 @@ class Seeder:
         details = {k: self.api.get(f"/proposals/{pid}") for k, pid in ids.items()}
         if any(d["state"] in ("Pending", "Active") for d in details.values()):
             end = max(d["vote_end"] for d in details.values())
-            self.log(f"    mining to block {end + 1} (the devnet's clock) to close the voting period")
-            self.mine(max(1, end + 1 - self.head()))
+            self.log(f"    moving the devnet's clock to {_jst(end + 1)} to close the voting period")
+            self.advance_to(end + 1)
         for proposal in closing:
             if proposal.ends == "executed":
                 self._carry_out(proposal, ids[proposal.key])
         self.api.wait_indexed()
         for proposal in closing:
             self._outcomes(proposal, ids[proposal.key])
-        # The active ones last, so their voting period is still open when the demo starts.
+        # The active ones last, so their voting period is still open when the demo starts: the devnet began in the
+        # past (backend/toolchain/devnet.py GENESIS_AGE_S) for the history above; its clock is now brought to today.
+        if self.chain_time() < int(time.time()):
+            self.log(f"    moving the devnet's clock to now ({_jst(int(time.time()))}) for the open proposals")
+            self.advance_to(int(time.time()))
         for proposal in data.PROPOSALS:
             if proposal.ends == "active":
                 ids[proposal.key] = self._draft(proposal, known)
@@ -305,9 +310,8 @@ class Seeder:
             self.log(f"    queued “{proposal.title_en}” in the timelock")
         if state == "Queued":
             detail = self.api.get(f"/proposals/{proposal_id}")
-            now = int(rpc(self.rpc_url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-            if detail["eta"] and detail["eta"] > now:
-                self.pass_time(detail["eta"] - now + 1)
+            if detail["eta"] and detail["eta"] >= self.chain_time():
+                self.advance_to(detail["eta"] + 1)
             self.api.wait_job(self.api.post(f"/proposals/{proposal_id}/execute", headers=city)["id"])
             self.log(f"    executed “{proposal.title_en}” after the timelock's delay")
 
@@ -373,6 +377,10 @@ class Seeder:
 
     def summary(self) -> dict[str, int]:
         return _summary(self.api)
+
+
+def _jst(timepoint: int) -> str:
+    return dt.datetime.fromtimestamp(timepoint, JST).strftime("%Y-%m-%d %H:%M JST")
 
 
 def _summary(api: DaoClient) -> dict[str, int]:

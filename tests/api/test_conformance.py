@@ -135,8 +135,8 @@ def test_an_earlier_failed_ballot_fails_the_later_one_in_words_and_signing_again
     for nonce 1, can never verify. It fails saying so, and the voter's ballot signed again (nonce 0) lands."""
     voter = stack.dao.members([RESIDENT])[0]
     first = _active(stack, "Conformance: first of two")
-    stack.dao.client.mine(20)
-    second = _active(stack, "Conformance: second of two")  # its deadline is 20 blocks after the first's
+    stack.dao.wait_seconds(20)
+    second = _active(stack, "Conformance: second of two")  # its deadline is 20 s after the first's
     stack.stop_worker()
     try:
         a = stack.api.post("/ballots", json=stack.ballot(first.proposal_id, voter, FOR))

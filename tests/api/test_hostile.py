@@ -83,7 +83,7 @@ def test_every_read_of_real_resources_answers_as_described(stack, actors):
                                 json={"invitee": Account.create().address, "segment": 2}).json()
     claim_job = _job(stack.api.post("/claims", json={"invitation": invitation["invitation"],
                                                      "signature": invitation["signature"]}))
-    stack.dao.client.mine(2)  # past the voting delay: the proposal is active
+    stack.dao.start_voting(int(actors.proposal_id))  # past the voting delay: the proposal is active
     ballot_job = _job(stack.api.post("/ballots", json=stack.ballot(int(actors.proposal_id), member, 1)))
     assert stack.api.post(f"/issues/{actors.issue_id}/comments", headers=city, json={"body": "検証"}).status_code == 201
     dataset = stack.api.get("/open-data").json()[0]["id"]

@@ -59,7 +59,7 @@ def test_member_proposal_from_a_supported_issue_to_outcome(stack):
     assert detail["author"] == residents[0].address
 
     # Voting through the relayer; tallies by segment in the API equal the governor's.
-    dao.mine_to(detail["vote_start"] + 1)
+    dao.advance_to(detail["vote_start"] + 1)
     votes = [(v, FOR) for v in residents[:4]] + [(residents[4], AGAINST)] + [(v, FOR) for v in others]
     jobs = [stack.api.post("/ballots", json=stack.ballot(proposal_id, v, s)).json()["id"] for v, s in votes]
     assert {stack.wait_job(j)["status"] for j in jobs} == {"confirmed"}
@@ -80,7 +80,7 @@ def test_member_proposal_from_a_supported_issue_to_outcome(stack):
         "status": "adopted", "summary_ja": "採択", "summary_en": "Adopted"})
     assert early.status_code == 409 and early.json()["error"] == "OutcomeRegistryVotingNotEnded"
 
-    dao.mine_to(detail["vote_end"] + 1)
+    dao.advance_to(detail["vote_end"] + 1)
     # Carried out through the timelock, relayed for the city: queue, refused while the delay runs, then execute.
     member = stack.sign_in(residents[1])
     assert stack.api.post(f"/proposals/{proposal_id}/execute", headers=city).status_code == 409  # not queued yet
@@ -149,12 +149,18 @@ def test_the_state_the_api_derives_equals_the_governors(stack):
     dao = stack.dao
     residents = dao.members([RESIDENT] * 3)
     others = dao.members([RELATIONSHIP_POPULATION] * 4)
-    passing = dao.propose("derived state: culture, passes", CULTURE)
-    residents_against = dao.propose("derived state: town planning, residents against", TOWN_PLANNING)
-    silent = dao.propose("derived state: culture, nobody votes", CULTURE)
-    tied = dao.propose("derived state: culture, tie", CULTURE)
-    canceled = dao.propose("derived state: canceled", CULTURE)
-    everything = [passing, residents_against, silent, tied, canceled]
+    # One second apart (the clocks count seconds): the snapshots are start + 1, ..., start + 5.
+    start = dao.now() + 10
+    made = []
+    for n, (description, category) in enumerate([
+            ("derived state: culture, passes", CULTURE),
+            ("derived state: town planning, residents against", TOWN_PLANNING),
+            ("derived state: culture, nobody votes", CULTURE), ("derived state: culture, tie", CULTURE),
+            ("derived state: canceled", CULTURE)]):
+        dao.client.set_next_block_timestamp(start + n)
+        made.append(dao.propose(description, category))
+    passing, residents_against, silent, tied, canceled = made
+    everything = made
 
     def check(expected: dict | None = None) -> None:
         stack.index()
@@ -166,9 +172,11 @@ def test_the_state_the_api_derives_equals_the_governors(stack):
             if expected and p in expected:
                 assert onchain == expected[p], p.description
 
-    # Proposed in consecutive blocks: the head is now at tied's snapshot (still Pending) and below canceled's.
-    assert dao.block_number() == dao.governor.functions.proposalSnapshot(tied.proposal_id).call()
+    # tied's snapshot is the head's time (still Pending), canceled's after it.
+    dao.advance_to(dao.governor.functions.proposalSnapshot(tied.proposal_id).call())
+    assert dao.now() == dao.governor.functions.proposalSnapshot(tied.proposal_id).call()
     check({tied: "Pending", canceled: "Pending", passing: "Active"})
+    dao.client.set_next_block_timestamp(dao.now() + 1)  # the cancel lands at canceled's snapshot: still Pending
     dao.client.transact(dao.governor.functions.cancel(canceled.targets, canceled.values, canceled.calldatas,
                                                       canceled.description_hash), dao.relayer)
     check({canceled: "Canceled", tied: "Active"})
@@ -182,9 +190,9 @@ def test_the_state_the_api_derives_equals_the_governors(stack):
     for voter in others:
         dao.vote_by_sig(residents_against, voter, FOR)
     deadline = dao.governor.functions.proposalDeadline(tied.proposal_id).call()
-    dao.mine_to(deadline)
+    dao.advance_to(deadline)
     check({tied: "Active"})  # the head at the deadline: still Active on chain
-    dao.mine_to(deadline + 1)
+    dao.advance_to(deadline + 1)
     check({passing: "Succeeded", silent: "Defeated", tied: "Defeated"})
     # Town planning: 4 for, 3 against overall would pass culture, but the residents voted against.
     assert dao.tallies(residents_against)[RESIDENT] == (3, 0, 0)

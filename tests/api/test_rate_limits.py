@@ -181,7 +181,7 @@ def test_ballots_are_limited_per_voter(stack, make_client):
         "title_ja": "制限", "title_en": "Limits", "body_ja": "本文", "body_en": "Body", "category": "culture"})
     assert drafted.status_code == 202, drafted.text
     assert stack.wait_job(drafted.json()["job"]["id"])["status"] == "confirmed"
-    stack.dao.client.mine(2)  # past the voting delay
+    stack.dao.start_voting(int(drafted.json()["proposal_id"]))  # past the voting delay
     stack.index()
     ballot = stack.ballot(int(drafted.json()["proposal_id"]), voter, 1)
     # one new ballot a minute for this test's voters, whichever client relays it

@@ -65,8 +65,11 @@ def _settle(stack, job_id: str, *, timeout: float = 90) -> dict:
 
 
 def _active_proposal(stack, title: str):
+    """A proposal Active for a few blocks already: a reorg of the blocks after them keeps it Active (the new
+    branch's blocks come after the fork point's time, past the snapshot)."""
     proposal = stack.dao.propose(title)
     stack.dao.start_voting(proposal)
+    stack.dao.client.mine(3)
     return proposal
 
 
@@ -179,13 +182,13 @@ def test_a_dropped_proposal_and_a_dropped_queue_land_again(stack):
 
     # Voted to success, then queued; the queue's block is dropped: the proposal is queued again, once.
     snapshot = dao.governor.functions.proposalSnapshot(proposal_id).call()
-    dao.mine_to(snapshot + 1)
+    dao.advance_to(snapshot + 1)
     needed = dao.card.functions.getPastTotalSupply(snapshot).call() * 10 // 100 + 1  # above the quorum
     eligible = _members_at(stack, snapshot)[:needed]
     assert len(eligible) == needed
     for voter in eligible:
         _settle(stack, stack.api.post("/ballots", json=stack.ballot(proposal_id, voter, FOR)).json()["id"])
-    dao.mine_to(dao.governor.functions.proposalDeadline(proposal_id).call() + 1)
+    dao.advance_to(dao.governor.functions.proposalDeadline(proposal_id).call() + 1)
     assert STATES[dao.governor.functions.state(proposal_id).call()] == "Succeeded"
     stack.index()
     queued = stack.api.post(f"/proposals/{proposal_id}/queue", headers=_city(stack))
@@ -200,20 +203,20 @@ def test_a_dropped_proposal_and_a_dropped_queue_land_again(stack):
     assert api["state"] == "Queued" and api["tallies"]["overall"]["for"] == len(eligible)
 
 
-#: Voters issued when the module starts, with the block each card was issued in.
+#: Voters issued when the module starts, with the moment each card was issued (the card's clock: seconds).
 _ISSUED: list[tuple[int, object]] = []
 
 
-def _members_at(stack, block: int) -> list:
-    """The module's voters who held a card at `block`."""
-    return [m for b, m in _ISSUED if b <= block]
+def _members_at(stack, timepoint: int) -> list:
+    """The module's voters who held a card at `timepoint`."""
+    return [m for t, m in _ISSUED if t <= timepoint]
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _voters(stack):
     """Voters for the proposals of this module, issued before any of them exists."""
     for member in stack.dao.members([RESIDENT] * 12):
-        _ISSUED.append((stack.dao.block_number(), member))
+        _ISSUED.append((stack.dao.now(), member))
     yield
     _ISSUED.clear()
 
@@ -245,11 +248,11 @@ def test_a_deeper_reorg_never_keeps_a_queue_away(stack):
     proposal_id = int(drafted["proposal_id"])
     _settle(stack, drafted["job"]["id"])
     snapshot = dao.governor.functions.proposalSnapshot(proposal_id).call()
-    dao.mine_to(snapshot + 1)
+    dao.advance_to(snapshot + 1)
     needed = dao.card.functions.getPastTotalSupply(snapshot).call() * 10 // 100 + 1
     for voter in _members_at(stack, snapshot)[:needed]:
         _settle(stack, stack.api.post("/ballots", json=stack.ballot(proposal_id, voter, FOR)).json()["id"])
-    dao.mine_to(dao.governor.functions.proposalDeadline(proposal_id).call() + 1)
+    dao.advance_to(dao.governor.functions.proposalDeadline(proposal_id).call() + 1)
     stack.index()
     job_id = stack.api.post(f"/proposals/{proposal_id}/queue", headers=_city(stack)).json()["id"]
     confirmed = _settle(stack, job_id)
@@ -271,9 +274,9 @@ def test_a_reorg_below_the_snapshot_that_changes_the_eligible_count(stack):
     the governor's, and its eligible count the chain's."""
     dao = stack.dao
 
-    def cards() -> int:  # the card supply now (ERC-5805 gives it for past blocks only)
-        dao.client.mine(1)
-        return dao.card.functions.getPastTotalSupply(dao.block_number() - 1).call()
+    def cards() -> int:  # the card supply now (ERC-5805 gives it for past moments only)
+        dao.wait_seconds(1)
+        return dao.card.functions.getPastTotalSupply(dao.now() - 1).call()
 
     victim = dao.members([RESIDENT])[0]
     while cards() % 10 != 0:
@@ -281,9 +284,10 @@ def test_a_reorg_below_the_snapshot_that_changes_the_eligible_count(stack):
     supply = cards()
     drafted = _draft(stack, "Reorg: below the snapshot")
     proposal_id = int(drafted["proposal_id"])
-    created = _settle(stack, drafted["job"]["id"])  # three blocks on top: the snapshot (creation + 1) is not final
+    created = _settle(stack, drafted["job"]["id"])  # three blocks on top: the snapshot (creation + 1 s) is not final
     snapshot = dao.governor.functions.proposalSnapshot(proposal_id).call()
-    assert snapshot == created["block_number"] + 1 <= dao.block_number()
+    assert snapshot == dao.w3.eth.get_block(created["block_number"])["timestamp"] + 1
+    dao.advance_to(snapshot + 1)  # the snapshot past: the API reads the count (not final yet: fewer than 3 blocks)
     stack.index()
     before = stack.api.get(f"/proposals/{proposal_id}").json()
     assert before["turnout"]["eligible"] == supply
@@ -292,7 +296,11 @@ def test_a_reorg_below_the_snapshot_that_changes_the_eligible_count(stack):
     revoke = issuer.sign_transaction(dao.card.functions.revoke(victim.address).build_transaction({
         "from": issuer.address, "nonce": dao.w3.eth.get_transaction_count(issuer.address), "gas": 200_000,
         "chainId": dao.client.chain_id, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}))
+    # anvil dates the new branch's blocks at the fork point's time (the creation's, before the snapshot): the
+    # revocation counts before the snapshot, and the clock moves past it again.
     _reorg(stack, dao.block_number() - created["block_number"], [["0x" + bytes(revoke.raw_transaction).hex(), 0]])
+    assert dao.w3.eth.get_block(created["block_number"] + 1)["timestamp"] <= snapshot
+    dao.advance_to(snapshot + 1)
     assert dao.card.functions.getPastTotalSupply(snapshot).call() == supply - 1
     assert dao.governor.functions.proposalSnapshot(proposal_id).call() == snapshot  # the proposal stayed
 
@@ -301,7 +309,8 @@ def test_a_reorg_below_the_snapshot_that_changes_the_eligible_count(stack):
     assert len(voters) == needed
     for voter in voters:
         _settle(stack, stack.api.post("/ballots", json=stack.ballot(proposal_id, voter, FOR)).json()["id"])
-    dao.mine_to(dao.governor.functions.proposalDeadline(proposal_id).call() + CONFIRMATIONS + 1)
+    dao.advance_to(dao.governor.functions.proposalDeadline(proposal_id).call() + 1)
+    dao.client.mine(CONFIRMATIONS)  # the deadline final
     stack.index()
     chain_state = STATES[dao.governor.functions.state(proposal_id).call()]
     assert chain_state == "Succeeded"

@@ -169,11 +169,11 @@ def world(stack) -> World:
     voted, failing = (int(r.json()["proposal_id"]) for r in drafted)
     stack.index()
     detail = stack.api.get(f"/proposals/{voted}").json()
-    dao.mine_to(detail["vote_start"] + 1)
+    dao.advance_to(detail["vote_start"] + 1)
     votes = [(v, FOR) for v in residents[:4]] + [(residents[4], AGAINST)] + [(v, FOR) for v in others]
     jobs = [stack.api.post("/ballots", json=stack.ballot(voted, v, s)).json()["id"] for v, s in votes]
     assert {stack.wait_job(j)["status"] for j in jobs} == {"confirmed"}
-    dao.mine_to(max(detail["vote_end"], stack.api.get(f"/proposals/{failing}").json()["vote_end"]) + 1)
+    dao.advance_to(max(detail["vote_end"], stack.api.get(f"/proposals/{failing}").json()["vote_end"]) + 1)
 
     _publish(stack, city, voted, "adopted", "Lights will be installed")
     _publish(stack, city, voted, "implemented", "Lights installed")

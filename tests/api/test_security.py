@@ -311,7 +311,7 @@ def test_attendance_overlap_below_five_is_suppressed(stack, org):
     voter = dao.members([RESIDENT])[0]
     drafted = _city_proposal(stack, "Overlap " + uuid.uuid4().hex[:6])
     proposal_id = int(drafted["proposal_id"])
-    dao.mine_to(dao.governor.functions.proposalSnapshot(proposal_id).call() + 1)
+    dao.advance_to(dao.governor.functions.proposalSnapshot(proposal_id).call() + 1)
     assert stack.wait_job(stack.api.post("/ballots", json=stack.ballot(proposal_id, voter, FOR)).json()["id"])["status"] \
         == "confirmed"
     event = stack.api.post("/events", headers=org.staff, json={

@@ -60,8 +60,8 @@ from tests.api_stack import REPO_ROOT, Stack, make_stack
 from tests.dao import ORGANISATION, RELATIONSHIP_POPULATION, RESIDENT, Dao
 from tests.indexer_helpers import dump
 
-#: A voting period long enough that no ballot delayed by a fault arrives after the deadline (a block per tx).
-FAULT_PARAMS = DeploymentParams(voting_delay=1, voting_period=1000, quorum_percent=10, timelock_delay=60)
+#: A voting period (seconds) long enough that no ballot delayed by a fault arrives after the deadline.
+FAULT_PARAMS = DeploymentParams(voting_delay=1, voting_period=3600, quorum_percent=10, timelock_delay=60)
 #: No request may take longer than this, whatever is down (a hang is a failure, not a slow answer).
 HANG_LIMIT_S = 30.0
 #: Errors that end a job for good: the contract refused it (gas estimate or receipt), or it can never be built.
@@ -403,7 +403,7 @@ class Scenario:
         self.rig.wait_jobs_final(set(jobs), timeout=60)
         assert {j.status for j in self.rig.jobs(("propose",)) if j.id in jobs} == {"confirmed"}
         snapshot = max(dao.governor.functions.proposalSnapshot(p).call() for p in self.proposals)
-        dao.mine_to(snapshot + 1)
+        dao.advance_to(snapshot + 1)
         for _ in range(claims):
             invitee = Account.create()
             invitation, signature = dao.invitation(invitee.address, RELATIONSHIP_POPULATION,

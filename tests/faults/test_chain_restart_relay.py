@@ -106,7 +106,7 @@ def test_a_transaction_lost_by_the_restart_does_not_hold_up_the_next_ones(rig, m
 
     lost = _broadcast_then_lose_it(rig, lost_id, monkeypatch)
     # RECEIPT_WAIT_S is 1 s: without the gap filled, the next ballot would not be mined and this would retry.
-    assert Relayer(services).process(next_id) == "confirmed"
+    assert Relayer(services).process(next_id) == "confirmed", _jobs(rig, [next_id])[next_id].error
     jobs = _jobs(rig, [lost_id, next_id])
     assert jobs[next_id].tx_nonce == lost.tx_nonce + 1
     assert rig.dao.w3.eth.get_transaction_receipt(lost.tx_hash)["status"] == 1  # re-sent exactly as signed

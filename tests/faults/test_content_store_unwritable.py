@@ -84,7 +84,7 @@ def test_content_store_refuses_writes_under_load(rig):
             scenario.figures["load_s"] = round(scenario.wait_load(), 1)
             rig.wait_jobs_final(set(scenario.accepted), timeout=120)
             # Voting over: the outcome can be published, and the store still refuses the report.
-            rig.dao.mine_to(rig.dao.governor.functions.proposalDeadline(target).call() + 1)
+            rig.dao.advance_to(rig.dao.governor.functions.proposalDeadline(target).call() + 1)
             rig.wait_indexed()
             _refused(scenario, scenario.call("outcome", "POST", f"/proposals/{target}/outcomes", headers=city,
                                              json=outcome))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import defer
 
 from backend.domain import SUPPRESS_BELOW, proposal_description
 from backend.domain.vocabulary import Category, ProposalState, Segment
-from backend.models.chain import IndexerCursor, Outcome, Proposal, Tally, Vote
+from backend.models.chain import Block, IndexerCursor, Outcome, Proposal, Tally, Vote
 from backend.models.issue import Issue
 from backend.models.metaverse_event import Attendance, MetaverseEvent
 from backend.models.proposal_document import ProposalDocument, ProposalIssue
@@ -20,7 +21,8 @@ from backend.services.context import Services
 from backend.services.errors import InvalidInput, NotFound, RefusedByChain, Unavailable
 from backend.services.outcomes import OutcomeVersion
 from backend.services.proposals.actions import describe_actions
-from backend.services.proposals.state import PastReads, derived_state, head_of, indexed_to
+from backend.services.chain_checks import Head
+from backend.services.proposals.state import PastReads, derived_state, head_of, indexed_until
 from backend.services.proposals.views import DocumentCheck, ProposalDetail, ProposalPage, ProposalSummary
 
 
@@ -46,6 +48,10 @@ def _tallies_of(session, chain_id: int, proposal_ids: list[int]) -> dict[int, di
     return {p: _tally_view(r) for p, r in rows.items()}
 
 
+def _moment(timepoint: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timepoint, dt.timezone.utc)
+
+
 def summary(session, services: Services, p: Proposal, doc: ProposalDocument | None) -> dict[str, Any]:
     # The document named on chain is shown as the proposal's only when this service drafted the proposal with that
     # very document: anyone may propose on chain with a trailer copied from another proposal (`check_document`
@@ -56,13 +62,14 @@ def summary(session, services: Services, p: Proposal, doc: ProposalDocument | No
         "title_ja": doc.title_ja if doc else None, "title_en": doc.title_en if doc else None,
         "author": doc.author_address if doc else None,
         "document_uri": p.document_uri if ours else None, "document_hash": p.document_hash if ours else None,
-        "vote_start": p.vote_start, "vote_end": p.vote_end, "eta": p.eta, "lifecycle": p.lifecycle,
+        "vote_start": p.vote_start, "vote_end": p.vote_end, "voting_starts_at": _moment(p.vote_start),
+        "voting_ends_at": _moment(p.vote_end), "eta": p.eta, "lifecycle": p.lifecycle,
         "block_number": p.block_number, "tx_hash": p.tx_hash,
     }
 
 
 #: Where the index alone narrows a state filter: the life cycle a state needs, and where its vote window lies
-#: relative to the head ("before": not started, "during", "after": ended). The state itself is then decided per
+#: relative to the head's time ("before": not started, "during", "after": ended). The state itself is then decided per
 #: proposal (`_state`), as for any page.
 _STATE_FILTERS: dict[ProposalState, tuple[str, str | None]] = {
     ProposalState.PENDING: ("created", "before"), ProposalState.ACTIVE: ("created", "during"),
@@ -94,9 +101,10 @@ def list_proposals(services: Services, *, category: str | None = None, state: st
             lifecycle, window = _STATE_FILTERS[wanted]
             query = query.where(Proposal.lifecycle == lifecycle)
             if window is not None and head is not None:
-                query = query.where({"before": Proposal.vote_start >= head,
-                                     "during": (Proposal.vote_start < head) & (Proposal.vote_end >= head),
-                                     "after": Proposal.vote_end < head}[window])
+                now = head.timestamp
+                query = query.where({"before": Proposal.vote_start >= now,
+                                     "during": (Proposal.vote_start < now) & (Proposal.vote_end >= now),
+                                     "after": Proposal.vote_end < now}[window])
         # Without the columns a summary does not show (the description and the actions can be long).
         query = query.options(defer(Proposal.description), defer(Proposal.targets), defer(Proposal.values),
                               defer(Proposal.calldatas)).order_by(Proposal.block_number.desc(), Proposal.log_index.desc())
@@ -115,7 +123,7 @@ def list_proposals(services: Services, *, category: str | None = None, state: st
                         per_page=per_page)
 
 
-def _summaries(services: Services, session, rows: list[Proposal], head: int | None) -> list[dict[str, Any]]:
+def _summaries(services: Services, session, rows: list[Proposal], head: Head | None) -> list[dict[str, Any]]:
     """The summaries of `rows` with their states and overall tallies: documents, tallies and the quorums the states
     need in one query or round trip each."""
     if not rows:
@@ -126,12 +134,12 @@ def _summaries(services: Services, session, rows: list[Proposal], head: int | No
                ProposalDocument.author_address, ProposalDocument.document_cid)
         .where(ProposalDocument.proposal_id.in_([p.proposal_id for p in rows])))}
     tallies = _tallies_of(session, chain_id, [p.proposal_id for p in rows])
-    indexed = indexed_to(session, chain_id)
+    indexed = indexed_until(session, chain_id)
     past = PastReads(services, head)
     if head is not None:
         with contextlib.suppress(Unavailable):
             past.prefetch([("CityGovernor", "quorum", p.vote_start) for p in rows
-                           if p.lifecycle == "created" and p.vote_end < head and p.vote_end <= indexed])
+                           if p.lifecycle == "created" and p.vote_end < head.timestamp and p.vote_end < indexed])
     items = []
     for p in rows:
         item = summary(session, services, p, docs.get(p.proposal_id))
@@ -151,8 +159,9 @@ def detail(services: Services, *, proposal_id: int) -> ProposalDetail:
         # (a page is computed again after every commit; its queries were most of its cost).
         row = session.execute(
             select(Proposal, ProposalDocument,
-                   select(IndexerCursor.block_number).where(IndexerCursor.chain_id == chain_id)
-                   .scalar_subquery().label("indexed_to"),
+                   select(Block.timestamp).join(IndexerCursor, (IndexerCursor.chain_id == Block.chain_id)
+                                                & (IndexerCursor.block_number == Block.number))
+                   .where(Block.chain_id == chain_id).scalar_subquery().label("indexed_until"),
                    select(func.count()).select_from(events.subquery()).scalar_subquery().label("related_events"))
             .outerjoin(ProposalDocument, ProposalDocument.proposal_id == Proposal.proposal_id)
             .where(Proposal.chain_id == chain_id, Proposal.proposal_id == proposal_id)).first()
@@ -163,12 +172,12 @@ def detail(services: Services, *, proposal_id: int) -> ProposalDetail:
                                job_id=doc.relay_job_id)
             raise NotFound(f"no proposal {proposal_id}")
         p, doc = row.Proposal, row.ProposalDocument
-        indexed = row.indexed_to if row.indexed_to is not None else -1
+        indexed = row.indexed_until if row.indexed_until is not None else -1
         related_events = row.related_events or 0
         item = summary(session, services, p, doc)
         head = head_of(services)
         past = PastReads(services, head)
-        if head is not None and head > p.vote_start:  # the quorum and the turnout's card supply: one round trip
+        if head is not None and head.timestamp > p.vote_start:  # the quorum and the turnout's card supply: one trip
             with contextlib.suppress(Unavailable):
                 past.prefetch([("CityGovernor", "quorum", p.vote_start),
                                ("MembershipCard", "getPastTotalSupply", p.vote_start)])
@@ -231,12 +240,12 @@ def check_document(services: Services, p: Proposal, *, known: dict[str, bytes | 
                          "proposal's titles and actions")
 
 
-def _turnout(p: Proposal, voters: int, head: int | None, past: PastReads) -> dict[str, Any]:
+def _turnout(p: Proposal, voters: int, head: Head | None, past: PastReads) -> dict[str, Any]:
     """Voters over members at the snapshot (the card's total supply then; cached once final), when the chain
     answers."""
     try:
         eligible = past.get("MembershipCard", "getPastTotalSupply", p.vote_start) \
-            if head is not None and head > p.vote_start else None
+            if head is not None and head.timestamp > p.vote_start else None
     except (Unavailable, RefusedByChain):
         eligible = None
     return {"voters": voters, "eligible": eligible,

@@ -3,6 +3,7 @@ schemas) and the pages render."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,8 +34,11 @@ class ProposalSummary(BaseModel):
     document_uri: str | None = Field(description="ipfs:// URI of the document, when this service drafted the "
                                                  "proposal with it")
     document_hash: str | None
-    vote_start: int = Field(description="the snapshot block")
-    vote_end: int = Field(description="the last block of voting")
+    vote_start: int = Field(description="the snapshot, in Unix seconds (the card's clock, EIP-6372 "
+                                        "mode=timestamp): members at that moment may vote, from just after it")
+    vote_end: int = Field(description="the deadline, in Unix seconds: the last moment a ballot counts")
+    voting_starts_at: dt.datetime = Field(description="vote_start as a date and time")
+    voting_ends_at: dt.datetime = Field(description="vote_end as a date and time")
     eta: int | None
     lifecycle: str = Field(description="created | queued | executed | canceled, as indexed")
     state: str = Field(description="the governor's state: Pending, Active, Canceled, Defeated, Succeeded, Queued, "
